@@ -1,0 +1,179 @@
+"""Image files in and out: every common mode read into a plain array, outputs written atomically.
+
+``read_image`` applies the EXIF orientation and turns any PIL mode into one of three layouts:
+``uint8`` or ``uint16`` grey ``(H, W)``, ``uint8`` RGB ``(H, W, 3)``, or ``uint8`` RGBA ``(H, W, 4)``.
+``write_image`` writes to a hidden temporary file in the destination folder and renames it over the
+destination, so a crash or a bad input never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from colorrt.errors import InputError
+
+# Suffixes list_images picks up: still-image formats Pillow reads (video and document formats left out).
+IMAGE_SUFFIXES = frozenset(
+    ".png .apng .jpg .jpeg .jpe .jfif .bmp .dib .gif .tif .tiff .webp .tga .ppm .pgm .pbm .pnm "
+    ".jp2 .j2k .jpx .qoi .avif .psd".split()
+)
+
+# Per-format save options: high quality for lossy formats (colour is the product here).
+_SAVE_OPTIONS: dict[str, dict[str, object]] = {
+    "JPEG": {"quality": 95},
+    "WEBP": {"quality": 95},
+    "AVIF": {"quality": 90},
+}
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
+)
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as an array, upright (EXIF orientation applied).
+
+    Returns ``uint8`` RGB ``(H, W, 3)``, ``uint8`` RGBA ``(H, W, 4)`` when the file has transparency,
+    or grey ``(H, W)`` as ``uint8`` (or ``uint16`` for 16-bit files). Palette, LA, CMYK, bilevel
+    and other modes are converted. Raises :class:`InputError` naming the file when it is missing,
+    not an image, truncated or corrupt.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file: {path}", "check the path")
+    if not path.is_file():
+        raise InputError(f"not a file: {path}", "pass an image file (or a folder where a folder is accepted)")
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: truncated or corrupt data fails here, not later
+            upright = ImageOps.exif_transpose(image)
+            return pil_to_array(upright, source=str(path))
+    except Image.UnidentifiedImageError as e:
+        raise InputError(
+            f"not an image (or a format Pillow cannot read): {path}", "pass a PNG, JPEG, TIFF, WebP, ... file"
+        ) from e
+    except _DECODE_ERRORS as e:
+        raise InputError(f"cannot decode image {path}: {e}", "the file is truncated or corrupt") from e
+
+
+def pil_to_array(image: Image.Image, source: str = "image") -> np.ndarray:
+    """Convert a PIL image of any mode to the array layouts :func:`read_image` returns (no EXIF step)."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return np.asarray(image).astype(np.uint16)
+    if mode == "I":
+        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
+    if mode == "F":
+        raise InputError(
+            f"{source}: 32-bit float images (PIL mode 'F') are not supported",
+            "convert it to an 8- or 16-bit image first",
+        )
+    has_alpha = "A" in mode or "a" in mode or "transparency" in image.info
+    if mode == "L" and not has_alpha:
+        return np.asarray(image).copy()
+    if mode == "1" and not has_alpha:
+        return np.asarray(image.convert("L")).copy()
+    if has_alpha:
+        return np.asarray(image.convert("RGBA")).copy()
+    return np.asarray(image.convert("RGB")).copy()
+
+
+def array_to_pil(array: np.ndarray) -> Image.Image:
+    """A PIL image (L, I;16, RGB or RGBA) from an array laid out as :func:`read_image` returns."""
+    array = np.ascontiguousarray(array)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.dtype == np.uint16 and array.ndim == 2:
+        return Image.fromarray(array)  # mode I;16
+    if array.dtype != np.uint8:
+        raise InputError(f"can only write uint8 images (or uint16 grey), got dtype {array.dtype}")
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4)):
+        return Image.fromarray(array)  # mode L, RGB or RGBA from the shape
+    raise InputError(f"cannot write an image of shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+
+
+def format_for(path: str | os.PathLike[str]) -> str:
+    """The Pillow format name that writes files with this suffix, or an InputError listing suffixes."""
+    suffix = Path(path).suffix.lower()
+    extensions = Image.registered_extensions()
+    fmt = extensions.get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        writable = sorted(s for s in IMAGE_SUFFIXES if extensions.get(s) in Image.SAVE)
+        raise InputError(
+            f"cannot write image format {suffix or '(no suffix)'!r} for {path}",
+            f"use one of {', '.join(writable)}",
+        )
+    return fmt
+
+
+def write_image(path: str | os.PathLike[str], array: np.ndarray | Image.Image) -> Path:
+    """Write an image atomically; the format comes from the destination suffix.
+
+    Creates missing parent folders. Returns the destination path. Raises :class:`InputError` for an
+    unknown suffix, a format that cannot hold the image (alpha in JPEG), or a failed write.
+    """
+    path = Path(path)
+    fmt = format_for(path)
+    image = array if isinstance(array, Image.Image) else array_to_pil(array)
+    if fmt == "JPEG" and image.mode not in ("L", "RGB", "CMYK"):
+        raise InputError(
+            f"JPEG cannot store a {image.mode} image ({path})",
+            "write .png, .webp or .tiff to keep the alpha channel",
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_save(image, path, fmt)
+    except (OSError, ValueError) as e:
+        raise InputError(
+            f"cannot write {path}: {e}", "check the folder is writable and the format fits"
+        ) from e
+    return path
+
+
+def _atomic_save(image: Image.Image, path: Path, fmt: str) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 lets the umask decide the final permissions, as for any normal new file.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            image.save(handle, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files under ``folder`` (recursive, hidden files and folders skipped), as sorted paths
+    relative to ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"no such folder: {folder}", "check the path")
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(_images_in(Path(root).relative_to(folder), files))
+    return sorted(found)
+
+
+def _images_in(relative_root: Path, names: Iterable[str]) -> list[Path]:
+    return [
+        relative_root / name
+        for name in names
+        if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+    ]

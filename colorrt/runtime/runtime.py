@@ -1,0 +1,288 @@
+"""Runtime: colorize images (arrays, PIL images, files, folders) with any engine.
+
+Each image keeps its full-resolution luminance and its alpha channel; only chroma comes from the
+model, which runs at the contract's render size. Images that share a render shape are batched.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from colorrt.contract import ColorContract
+from colorrt.engines.base import Engine
+from colorrt.errors import ColorRTError, InputError
+from colorrt.io.images import array_to_pil, format_for, list_images, pil_to_array, read_image, write_image
+from colorrt.kernels import pipeline
+from colorrt.progress import progress_bar
+
+ImageLike = np.ndarray | Image.Image
+
+
+@dataclass
+class BatchReport:
+    """Outcome of a folder run: how many images were written and which failed, with why."""
+
+    done: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        """Images attempted."""
+        return self.done + len(self.failed)
+
+    @property
+    def ok(self) -> bool:
+        """True when every image was written."""
+        return not self.failed
+
+
+@dataclass
+class _Prepared:
+    """One image split into what the model needs (full-res L, optional hints) and what it keeps."""
+
+    luminance: np.ndarray  # float32 (H, W), CIE L 0..100
+    alpha: np.ndarray | None  # uint8 (H, W), untouched
+    render_shape: tuple[int, int]
+    hints: np.ndarray | None
+
+
+class Runtime:
+    """Colorizes images with a colorization model.
+
+    Args:
+        model: model file (``.onnx``, ...), an already created :class:`Engine`, or None for the
+            bundled default model.
+        backend: ``"auto"`` (from the file suffix) or a backend name (see ``colorrt.engines.registry``).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        batch_size: images per inference call (images are grouped by render shape).
+        contract: a contract or preset name overriding the model's stored contract.
+        threads: CPU threads for the engine (default: physical cores).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | Engine | None = None,
+        *,
+        backend: str = "auto",
+        device: str = "auto",
+        batch_size: int = 4,
+        contract: ColorContract | str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.batch_size = batch_size
+        if isinstance(model, Engine):
+            if contract is not None:
+                raise InputError("contract= cannot be applied to an engine that is already created")
+            self.engine = model
+        else:
+            from colorrt.engines.registry import load_engine
+
+            opts = {} if threads is None else {"threads": threads}
+            self.engine = load_engine(model, backend=backend, device=device, contract=contract, **opts)
+
+    @property
+    def contract(self) -> ColorContract:
+        """The colour contract of the model being run."""
+        return self.engine.contract
+
+    def colorize(self, image: ImageLike, hints: np.ndarray | None = None) -> ImageLike:
+        """Colorize one image.
+
+        ``image``: a uint8/uint16 (or float 0..1) array shaped (H, W) or (H, W, 1/2/3/4), or a PIL
+        image of any mode. ``hints``: (H, W, 3) array of CIE a, b and a 0/1 mask, for models whose
+        contract takes hints. Returns a PIL image (RGB or RGBA) for a PIL input, else a uint8
+        (H, W, 3) array, (H, W, 4) when the input had alpha. Size and luminance are the input's.
+        """
+        return self.colorize_batch([image], None if hints is None else [hints])[0]
+
+    def colorize_batch(
+        self, images: Sequence[ImageLike], hints: Sequence[np.ndarray | None] | None = None
+    ) -> list[ImageLike]:
+        """Colorize several images (any mix of sizes and kinds), returned in the input order."""
+        if hints is not None and len(hints) != len(images):
+            raise InputError(f"got {len(images)} images but {len(hints)} hint arrays; pass one per image")
+        prepared = [
+            self._prepare(_to_array(image), None if hints is None else hints[i])
+            for i, image in enumerate(images)
+        ]
+        colours = self._run_grouped(prepared)
+        return [_like_input(image, colour) for image, colour in zip(images, colours, strict=True)]
+
+    def colorize_file(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+        """Colorize an image file into ``dst`` (format from its suffix), written atomically."""
+        src, dst = Path(src), Path(dst)
+        _check_distinct(src, dst)
+        format_for(dst)  # an unwritable destination fails before any work
+        write_image(dst, self.colorize(read_image(src)))
+        return dst
+
+    def colorize_folder(
+        self, src_dir: str | os.PathLike[str], dst_dir: str | os.PathLike[str], *, progress: bool = True
+    ) -> BatchReport:
+        """Colorize every image under ``src_dir`` into ``dst_dir`` with the same relative names.
+
+        Files that cannot be read, colorized or written are skipped and listed in the report;
+        the run goes on. A progress bar shows on a terminal when ``progress`` is true.
+        """
+        src_dir, dst_dir = Path(src_dir), Path(dst_dir)
+        _check_distinct(src_dir, dst_dir)
+        if dst_dir.exists() and not dst_dir.is_dir():
+            raise InputError(
+                f"output {dst_dir} is a file, but the input is a folder", "pass an output folder"
+            )
+        files = _images_outside(src_dir, dst_dir)
+        inputs = {(src_dir / f).resolve() for f in files}
+        report, start = BatchReport(), time.perf_counter()
+        with progress_bar(len(files), enabled=progress, desc="colorize") as bar:
+            for chunk in _chunks(files, self.batch_size):
+                pairs = [(src_dir / f, dst_dir / f) for f in chunk]
+                self._colorize_files(pairs, report, inputs)
+                bar.update(len(chunk))
+        report.failed.sort()
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def close(self) -> None:
+        """Release the engine."""
+        self.engine.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Runtime(engine={self.engine.name}, device={self.engine.device}, "
+            f"contract={self.contract.name}, batch_size={self.batch_size})"
+        )
+
+    def _colorize_files(self, pairs: list[tuple[Path, Path]], report: BatchReport, inputs: set[Path]) -> None:
+        """Read, colorize and write one batch of files, recording each failure and moving on."""
+        ready: list[tuple[Path, Path, _Prepared]] = []
+        for src, dst in pairs:
+            try:
+                if dst.resolve() in inputs:
+                    raise InputError(
+                        f"output {dst} would overwrite an input file", "use a separate output folder"
+                    )
+                format_for(dst)
+                ready.append((src, dst, self._prepare(read_image(src), None)))
+            except ColorRTError as e:
+                report.failed.append((src, str(e)))
+        colours = self._run_grouped([p for _, _, p in ready])
+        for (src, dst, _), colour in zip(ready, colours, strict=True):
+            try:
+                write_image(dst, colour)
+                report.done += 1
+            except ColorRTError as e:
+                report.failed.append((src, str(e)))
+
+    def _prepare(self, array: np.ndarray, hints: np.ndarray | None) -> _Prepared:
+        colour, alpha = _split_alpha(array)
+        luminance = pipeline.luminance(colour)
+        height, width = luminance.shape
+        return _Prepared(luminance, alpha, self.contract.render_shape(height, width), hints)
+
+    def _run_grouped(self, prepared: list[_Prepared]) -> list[np.ndarray]:
+        """Run images in batches of equal render shape; results back in the input order."""
+        results: list[np.ndarray | None] = [None] * len(prepared)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, item in enumerate(prepared):
+            groups.setdefault(item.render_shape, []).append(index)
+        for indices in groups.values():
+            for chunk in _chunks(indices, self.batch_size):
+                for index, colour in zip(chunk, self._run([prepared[i] for i in chunk]), strict=True):
+                    results[index] = _attach_alpha(colour, prepared[index].alpha)
+        return results  # type: ignore[return-value]  # every slot is filled above
+
+    def _run(self, items: list[_Prepared]) -> list[np.ndarray]:
+        luminances = [item.luminance for item in items]
+        hints = [item.hints for item in items]
+        batch = pipeline.preprocess(
+            luminances, self.contract, hints=hints if any(h is not None for h in hints) else None
+        )
+        return pipeline.postprocess(self.engine.infer(batch), luminances, self.contract)
+
+
+def _to_array(image: ImageLike) -> np.ndarray:
+    if isinstance(image, Image.Image):
+        return pil_to_array(image)
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"expected a numpy array or a PIL image, got {type(image).__name__}")
+    return image
+
+
+def _split_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(colour or grey part, uint8 alpha or None) of an (H, W) / (H, W, 1-4) image array."""
+    if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
+        raise InputError(f"image dtype must be uint8, uint16 or float (0..1), got {array.dtype}")
+    if array.ndim == 3 and array.shape[2] in (1, 2, 3, 4):
+        channels = array.shape[2]
+        colour = array[:, :, 0] if channels <= 2 else array[:, :, :3]
+        alpha = array[:, :, channels - 1] if channels in (2, 4) else None
+    elif array.ndim == 2:
+        colour, alpha = array, None
+    else:
+        raise InputError(f"image must be shaped (H, W) or (H, W, 1/2/3/4), got {array.shape}")
+    if colour.shape[0] < 1 or colour.shape[1] < 1:
+        raise InputError(f"image is empty (shape {array.shape})")
+    return colour, None if alpha is None else _alpha_to_uint8(alpha)
+
+
+def _alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
+    if alpha.dtype == np.uint8:
+        return alpha
+    if alpha.dtype == np.uint16:
+        return ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return np.clip(np.rint(alpha * 255), 0, 255).astype(np.uint8)
+
+
+def _attach_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    return rgb if alpha is None else np.dstack([rgb, alpha])
+
+
+def _like_input(image: ImageLike, colour: np.ndarray) -> ImageLike:
+    return array_to_pil(colour) if isinstance(image, Image.Image) else colour
+
+
+def _check_distinct(src: Path, dst: Path) -> None:
+    if not src.exists():
+        raise InputError(f"no such file or folder: {src}", "check the path")
+    if dst.exists() and os.path.samefile(src, dst):
+        raise InputError(
+            f"output {dst} is the input itself", "write to another path: inputs are never modified"
+        )
+
+
+def _images_outside(src_dir: Path, dst_dir: Path) -> list[Path]:
+    """Images under src_dir, leaving out an output folder nested inside it."""
+    if not src_dir.is_dir():
+        raise InputError(f"not a folder: {src_dir}", "pass a folder of images, or a single image file")
+    files = list_images(src_dir)
+    try:
+        nested = dst_dir.resolve().relative_to(src_dir.resolve())
+    except ValueError:
+        nested = None
+    if nested is not None and nested.parts:
+        files = [f for f in files if f.parts[: len(nested.parts)] != nested.parts]
+    if not files:
+        raise InputError(f"no image files in {src_dir}", "supported suffixes: .png, .jpg, .tif, .webp, ...")
+    return files
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,196 @@
+"""read_image / write_image / list_images on real files of every common mode."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorrt.errors import InputError
+from colorrt.io.images import list_images, read_image, write_image
+
+RNG = np.random.default_rng(0)
+
+
+def _quadrants(height: int = 64, width: int = 96) -> np.ndarray:
+    """Four flat colour blocks: survive JPEG and show any rotation or flip."""
+    image = np.zeros((height, width, 3), np.uint8)
+    h, w = height // 2, width // 2
+    image[:h, :w], image[:h, w:] = (220, 30, 30), (30, 200, 40)
+    image[h:, :w], image[h:, w:] = (30, 40, 210), (230, 220, 40)
+    return image
+
+
+def test_grey_png_reads_as_2d_uint8(tmp_path):
+    grey = RNG.integers(0, 256, (20, 30), dtype=np.uint8)
+    Image.fromarray(grey, "L").save(tmp_path / "g.png")
+    out = read_image(tmp_path / "g.png")
+    assert out.dtype == np.uint8 and out.shape == (20, 30)
+    np.testing.assert_array_equal(out, grey)
+
+
+def test_rgb_and_rgba_png_round_trip(tmp_path):
+    rgb = RNG.integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    rgba = RNG.integers(0, 256, (17, 23, 4), dtype=np.uint8)
+    write_image(tmp_path / "rgb.png", rgb)
+    write_image(tmp_path / "rgba.png", rgba)
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.png"), rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "rgba.png"), rgba)
+
+
+def test_palette_png_becomes_rgb_and_transparent_palette_rgba(tmp_path):
+    rgb = _quadrants()
+    palette = Image.fromarray(rgb).quantize(colors=4)
+    palette.save(tmp_path / "p.png")
+    out = read_image(tmp_path / "p.png")
+    assert out.shape == (64, 96, 3)
+    np.testing.assert_array_equal(out, np.asarray(palette.convert("RGB")))
+
+    palette.info["transparency"] = 0
+    palette.save(tmp_path / "pt.png", transparency=0)
+    out = read_image(tmp_path / "pt.png")
+    assert out.shape == (64, 96, 4)
+    index = np.asarray(palette)
+    np.testing.assert_array_equal(out[..., 3] == 0, index == 0)
+
+
+def test_la_becomes_rgba_with_grey_replicated(tmp_path):
+    grey = RNG.integers(0, 256, (10, 12), dtype=np.uint8)
+    alpha = RNG.integers(0, 256, (10, 12), dtype=np.uint8)
+    Image.fromarray(np.dstack([grey, alpha]), "LA").save(tmp_path / "la.png")
+    out = read_image(tmp_path / "la.png")
+    assert out.shape == (10, 12, 4)
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], grey)
+    np.testing.assert_array_equal(out[..., 3], alpha)
+
+
+def test_16bit_png_keeps_16_bits(tmp_path):
+    deep = RNG.integers(0, 65536, (15, 19), dtype=np.uint16)
+    write_image(tmp_path / "d.png", deep)
+    out = read_image(tmp_path / "d.png")
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out, deep)
+
+
+def test_cmyk_jpeg_reads_as_rgb(tmp_path):
+    rgb = _quadrants()
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg", quality=95)
+    out = read_image(tmp_path / "c.jpg")
+    assert out.shape == (64, 96, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - rgb).mean() < 6
+
+
+def test_exif_orientation_6_is_applied(tmp_path):
+    rgb = _quadrants()
+    image = Image.fromarray(rgb)
+    exif = image.getexif()
+    exif[0x0112] = 6  # Orientation: the stored image must be rotated 90 degrees clockwise to display
+    image.save(tmp_path / "r.jpg", exif=exif, quality=95)
+    out = read_image(tmp_path / "r.jpg")
+    assert out.shape == (96, 64, 3)
+    assert np.abs(out.astype(int) - np.rot90(rgb, k=-1)).mean() < 4
+
+
+def test_bilevel_image_reads_as_grey(tmp_path):
+    bits = RNG.integers(0, 2, (9, 16)).astype(bool)
+    Image.fromarray(bits).save(tmp_path / "b.png")
+    out = read_image(tmp_path / "b.png")
+    np.testing.assert_array_equal(out, bits * np.uint8(255))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_image(tmp_path / "nope.png")
+
+
+def test_folder_is_not_an_image(tmp_path):
+    with pytest.raises(InputError, match="not a file"):
+        read_image(tmp_path)
+
+
+def test_text_file_named_png(tmp_path):
+    (tmp_path / "fake.png").write_text("this is not an image\n")
+    with pytest.raises(InputError, match=r"not an image.*fake\.png"):
+        read_image(tmp_path / "fake.png")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_truncated_file_names_the_file(tmp_path, suffix):
+    buffer = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(
+        buffer, format="JPEG" if suffix == ".jpg" else "PNG"
+    )
+    path = tmp_path / f"cut{suffix}"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(InputError, match=f"cut\\{suffix}"):
+        read_image(path)
+
+
+def test_write_jpeg_round_trip_and_parent_folders(tmp_path):
+    rgb = _quadrants()
+    out = write_image(tmp_path / "a" / "b" / "x.jpg", rgb)
+    assert out.is_file()
+    assert Image.open(out).format == "JPEG"
+    assert np.abs(read_image(out).astype(int) - rgb).mean() < 3
+
+
+def test_write_uses_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_image(tmp_path / "p.png", _quadrants())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_write_unknown_suffix_leaves_nothing(tmp_path):
+    with pytest.raises(InputError, match=r"\.xyz"):
+        write_image(tmp_path / "x.xyz", _quadrants())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_alpha_to_jpeg_is_refused(tmp_path):
+    with pytest.raises(InputError, match="alpha"):
+        write_image(tmp_path / "x.jpg", np.zeros((4, 4, 4), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    path = write_image(tmp_path / "keep.png", _quadrants())
+    before = path.read_bytes()
+
+    def broken_save(self, fp, *args, **kwargs):
+        fp.write(b"partial bytes")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(InputError, match="disk full"):
+        write_image(path, np.zeros((8, 8, 3), np.uint8))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_list_images_recursive_sorted_relative(tmp_path):
+    for name in [
+        "b.png",
+        "a.JPG",
+        "sub/c.tif",
+        "sub/deeper/d.webp",
+        "notes.txt",
+        ".hidden.png",
+        ".cache/e.png",
+    ]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = [p.as_posix() for p in list_images(tmp_path)]
+    assert found == ["a.JPG", "b.png", "sub/c.tif", "sub/deeper/d.webp"]
+
+
+def test_list_images_missing_folder(tmp_path):
+    with pytest.raises(InputError, match="no such folder"):
+        list_images(tmp_path / "missing")
