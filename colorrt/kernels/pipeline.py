@@ -1,0 +1,290 @@
+"""Pre- and post-processing around a colorization model, NumPy reference kernels.
+
+    image --luminance--> full-res L --preprocess--> NCHW model input at the contract's render size
+    model output --decode_ab--> ab at render size --merge with full-res L--> uint8 sRGB image
+
+The full-resolution lightness of the input is always kept; only chroma comes from the model (see
+DESIGN.md). Everything on the hot path is float32.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+
+from colorrt.contract import ColorContract
+from colorrt.errors import ContractError, InputError
+from colorrt.kernels.color import (
+    l_to_gray,
+    lab_planes_to_linear,
+    linear_to_srgb_u8,
+    rgb_to_l,
+    rgb_to_lab,
+    srgb_to_linear,
+    y_to_l,
+)
+from colorrt.kernels.resize import resize_bilinear
+
+_FLOAT_RANGE_LIMIT = 2.0  # a float image above this is surely 0..255 or 0..65535, not 0..1
+
+
+def image_to_rgb_float(image: np.ndarray) -> np.ndarray:
+    """float32 ``H x W x 3`` sRGB in 0..1 from a uint8 / uint16 / float image.
+
+    Accepts ``H x W`` grey (replicated to 3 channels), ``H x W x 1``, ``H x W x 3`` and
+    ``H x W x 4`` (alpha is dropped: callers keep it themselves). Float images must be in 0..1 and
+    are clipped to it (resampling overshoot); floats far above 1 are refused as a scale mistake.
+    """
+    image = _as_pixels(image, "image_to_rgb_float")
+    if image.dtype in (np.uint8, np.uint16):
+        rgb = np.take(_unit_lut(image.dtype.itemsize * 8), image)
+    else:
+        rgb = _clipped_float32(image)
+    if rgb.ndim == 2:
+        return np.repeat(rgb[:, :, None], 3, axis=2)
+    return rgb
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """float32 ``H x W`` CIE L (0..100) of an image at full resolution (same inputs as image_to_rgb_float)."""
+    image = _as_pixels(image, "luminance")
+    if image.ndim == 2:
+        if image.dtype in (np.uint8, np.uint16):
+            return np.take(_grey_l_lut(image.dtype.itemsize * 8), image)
+        return y_to_l(srgb_to_linear(_clipped_float32(image)))
+    if image.dtype in (np.uint8, np.uint16):
+        return rgb_to_l(image)
+    return rgb_to_l(_clipped_float32(image))
+
+
+def preprocess(
+    luminances: Sequence[np.ndarray],
+    contract: ColorContract,
+    hints: Sequence[np.ndarray | None] | None = None,
+    dtype: np.dtype | type = np.float32,
+) -> np.ndarray:
+    """NCHW model input from full-resolution L planes, at ``contract.render_shape(H, W)``.
+
+    The L planes (from :func:`luminance`) are resized with antialiasing and normalized per the
+    contract's ``input_space``:
+
+    * ``"L"``: ``L * input_scale + input_offset`` (1 channel);
+    * ``"gray_rgb"``: ``l_to_gray(L) * input_scale + input_offset`` in 3 equal channels;
+    * ``"L_hints"``: normalized L, ``a * hint_scale``, ``b * hint_scale``, ``mask + mask_offset``.
+
+    ``hints`` (``L_hints`` only): per image ``None`` or an ``H x W x 3`` array of a, b and a mask in
+    0..1 at the image's full resolution. At render size a pixel holds a hint where the resized mask
+    is above 1e-3, and its ab is the mask-weighted mean of the hint pixels it covers (so a hint of
+    one full-resolution pixel survives the downscale).
+    """
+    if len(luminances) == 0:
+        raise InputError("preprocess: got an empty batch", "pass at least one luminance plane")
+    planes = [_as_l_plane(L, i) for i, L in enumerate(luminances)]
+    height, width = _common_render_shape(planes, contract)
+    hints = _check_hints(hints, planes, contract)
+    batch = np.empty((len(planes), contract.input_channels, height, width), dtype=dtype)
+    for i, plane in enumerate(planes):
+        small = resize_bilinear(plane, (height, width))
+        if contract.input_space == "gray_rgb":
+            grey = l_to_gray(small)
+            batch[i] = _affine(grey, contract.input_scale, contract.input_offset)
+            continue
+        batch[i, 0] = _affine(small, contract.input_scale, contract.input_offset)
+        if contract.input_space == "L_hints":
+            batch[i, 1:] = _hint_planes(None if hints is None else hints[i], (height, width), contract)
+    return batch
+
+
+def decode_ab(output: np.ndarray, contract: ColorContract) -> np.ndarray:
+    """``(N, 2, h, w)`` float32 CIE ab from a model's NCHW output, at the output's size.
+
+    * ``"ab"``: ``y * output_scale + output_offset``;
+    * ``"rgb"``: ``y * output_scale + output_offset``, clipped to 0..1, converted to Lab, its ab;
+    * ``"ab_bins"``: annealed mean: ``softmax(logits / T)`` over the bins, then the expected ab of
+      ``contract.bin_centers`` (equal to the paper's ``softmax(log(p) / T)`` with p the softmax).
+    """
+    y = _check_output(output, contract)
+    if contract.output_kind == "ab":
+        return _affine(y, contract.output_scale, contract.output_offset)
+    if contract.output_kind == "rgb":
+        rgb = _affine(y, contract.output_scale, contract.output_offset)
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+        lab = rgb_to_lab(rgb.transpose(0, 2, 3, 1))
+        return np.ascontiguousarray(lab[..., 1:].transpose(0, 3, 1, 2))
+    return _annealed_mean(y, contract)
+
+
+def merge(luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """uint8 ``H x W x 3`` sRGB from full-resolution L (``H x W``) and ab at any size (``2 x h x w``).
+
+    ab is resized (bilinear) to ``H x W``, joined with L, converted Lab -> sRGB (skimage maths,
+    out-of-gamut colours clipped per channel) and rounded to the nearest uint8 code.
+    """
+    L = _as_l_plane(luminance, None)
+    ab = np.asarray(ab)
+    if ab.ndim != 3 or ab.shape[0] != 2:
+        raise InputError(
+            f"merge: expected ab shaped (2, h, w), got {ab.shape}", "take one item of decode_ab's output"
+        )
+    height, width = L.shape
+    ab = resize_bilinear(ab.astype(np.float32, copy=False), (height, width))
+    linear = lab_planes_to_linear(L, ab[0], ab[1])
+    return np.ascontiguousarray(np.moveaxis(linear_to_srgb_u8(linear), 0, -1))
+
+
+def postprocess(
+    output: np.ndarray, luminances: Sequence[np.ndarray], contract: ColorContract
+) -> list[np.ndarray]:
+    """uint8 sRGB images: :func:`decode_ab` of the batch output, then :func:`merge` with each full-res L."""
+    ab = decode_ab(output, contract)
+    if len(luminances) != len(ab):
+        raise InputError(
+            f"postprocess: the output holds {len(ab)} items but {len(luminances)} luminance planes "
+            "were given",
+            "pass the luminance planes of exactly the images in this batch",
+        )
+    return [merge(L, item) for L, item in zip(luminances, ab, strict=True)]
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _annealed_mean(logits: np.ndarray, contract: ColorContract) -> np.ndarray:
+    n, bins, h, w = logits.shape
+    z = logits.reshape(n, bins, h * w) * np.float32(1.0 / contract.annealing_temperature)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    total = z.sum(axis=1, keepdims=True)
+    centers = np.asarray(contract.bin_centers, dtype=np.float32)  # (bins, 2)
+    ab = np.matmul(centers.T, z)  # (n, 2, h*w): unnormalized expectation
+    ab /= total
+    return ab.reshape(n, 2, h, w)
+
+
+def _hint_planes(hint: np.ndarray | None, size: tuple[int, int], contract: ColorContract) -> np.ndarray:
+    planes = np.zeros((3, *size), dtype=np.float32)
+    if hint is not None:
+        hint = np.asarray(hint, dtype=np.float32)
+        mask = np.clip(hint[..., 2], 0.0, 1.0)
+        weighted = np.stack([hint[..., 0] * mask, hint[..., 1] * mask, mask])
+        small = resize_bilinear(weighted, size)
+        covered = small[2] > 1e-3
+        planes[0][covered] = small[0][covered] / small[2][covered] * contract.hint_scale
+        planes[1][covered] = small[1][covered] / small[2][covered] * contract.hint_scale
+        planes[2][covered] = 1.0
+    planes[2] += contract.mask_offset
+    return planes
+
+
+def _check_hints(
+    hints: Sequence[np.ndarray | None] | None, planes: list[np.ndarray], contract: ColorContract
+) -> Sequence[np.ndarray | None] | None:
+    if hints is None:
+        return None
+    if contract.input_space != "L_hints":
+        if all(h is None for h in hints):
+            return None
+        raise InputError(
+            f"preprocess: colour hints were given but contract '{contract.name}' takes "
+            f"input_space '{contract.input_space}', not 'L_hints'",
+            "use a hint-taking model (for example the siggraph17 contract) or drop the hints",
+        )
+    if len(hints) != len(planes):
+        raise InputError(f"preprocess: got {len(hints)} hint entries for {len(planes)} images")
+    for i, (hint, plane) in enumerate(zip(hints, planes, strict=True)):
+        if hint is not None and np.shape(hint) != (*plane.shape, 3):
+            raise InputError(
+                f"preprocess: hints of item {i} must be shaped {(*plane.shape, 3)} "
+                f"(a, b, mask at full resolution), got {np.shape(hint)}",
+            )
+    return hints
+
+
+def _common_render_shape(planes: list[np.ndarray], contract: ColorContract) -> tuple[int, int]:
+    shapes = {contract.render_shape(*plane.shape) for plane in planes}
+    if len(shapes) != 1:
+        sizes = sorted({plane.shape for plane in planes})
+        raise InputError(
+            f"preprocess: images of sizes {sizes} render at different shapes {sorted(shapes)} "
+            f"under contract '{contract.name}'; one batch needs one render shape",
+            "batch images of the same size together (or use a fixed-size contract)",
+        )
+    return shapes.pop()
+
+
+def _check_output(output: np.ndarray, contract: ColorContract) -> np.ndarray:
+    y = np.asarray(output)
+    if y.ndim != 4:
+        raise InputError(f"decode_ab: expected an NCHW model output, got shape {y.shape}")
+    if y.shape[1] != contract.output_channels:
+        raise ContractError(
+            f"decode_ab: contract '{contract.name}' (output_kind '{contract.output_kind}') expects "
+            f"{contract.output_channels} output channels, the model returned {y.shape[1]}",
+            "check that the model and its contract belong together (colorrt info model.onnx)",
+        )
+    return y.astype(np.float32, copy=False)
+
+
+def _affine(x: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    out = x * np.float32(scale)
+    if offset:
+        out += np.float32(offset)
+    return out
+
+
+def _as_pixels(image: np.ndarray, where: str) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        image = image[:, :, 0] if image.shape[2] == 1 else image[:, :, :3]
+    elif image.ndim != 2:
+        raise InputError(
+            f"{where}: expected an H x W grey or H x W x 3 colour image, got shape {image.shape}",
+            "pass one image at a time; RGBA has its alpha dropped, other channel counts are not images",
+        )
+    if 0 in image.shape:
+        raise InputError(f"{where}: the image is empty, shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16, np.float16, np.float32, np.float64):
+        raise InputError(
+            f"{where}: unsupported pixel type {image.dtype}; expected uint8, uint16 or float in 0..1",
+            "convert the image, e.g. np.asarray(pil_image.convert('RGB'))",
+        )
+    return image
+
+
+def _clipped_float32(image: np.ndarray) -> np.ndarray:
+    peak = float(np.max(image))
+    if peak > _FLOAT_RANGE_LIMIT:
+        raise InputError(
+            f"float image values must be in 0..1, got a maximum of {peak:g}",
+            "divide by 255 (or 65535), or pass the uint8 / uint16 array itself",
+        )
+    out = image.astype(np.float32)  # a copy, so clipping never touches the caller's array
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def _as_l_plane(L: np.ndarray, index: int | None) -> np.ndarray:
+    L = np.asarray(L)
+    if L.ndim != 2 or 0 in L.shape:
+        where = "merge" if index is None else f"preprocess item {index}"
+        raise InputError(
+            f"{where}: expected an H x W lightness plane (CIE L), got shape {L.shape}",
+            "compute it with colorrt.kernels.luminance(image)",
+        )
+    return L.astype(np.float32, copy=False)
+
+
+@functools.cache
+def _unit_lut(bits: int) -> np.ndarray:
+    lut = (np.arange(2**bits) / (2**bits - 1)).astype(np.float32)
+    lut.flags.writeable = False
+    return lut
+
+
+@functools.cache
+def _grey_l_lut(bits: int) -> np.ndarray:
+    lut = y_to_l(srgb_to_linear(np.arange(2**bits) / (2**bits - 1))).astype(np.float32)
+    lut.flags.writeable = False
+    return lut
