@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from colorrt.runtime import Runtime
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+PLAN_SUFFIXES = frozenset({".plan", ".engine", ".trt"})
 VIDEO_SUFFIXES = frozenset(".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ts .mts .m2ts .wmv .flv .ogv".split())
 
 
@@ -117,7 +118,7 @@ def _add_info(commands: argparse._SubParsersAction) -> None:
         help="show a model's contract, inputs, outputs and precision",
         description="Describe a model file.",
     )
-    sub.add_argument("model", type=Path, help="model file (.onnx)")
+    sub.add_argument("model", type=Path, help="model file (.onnx) or TensorRT engine (.plan)")
     sub.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub.set_defaults(handler=run_info)
 
@@ -175,8 +176,15 @@ def run_info(args: argparse.Namespace) -> int:
     """``colorrt info``: contract, inputs/outputs, opset, precision and metadata of a model."""
     from colorrt.engines.onnxruntime import describe_onnx
 
-    if args.model.suffix.lower() != ".onnx":
-        raise ModelError(f"colorrt info reads .onnx files; got {args.model}", "pass the model's .onnx file")
+    suffix = args.model.suffix.lower()
+    if suffix in PLAN_SUFFIXES:
+        return _info_plan(args)
+    if suffix != ".onnx":
+        raise ModelError(
+            f"colorrt info reads .onnx models and TensorRT engines ({', '.join(sorted(PLAN_SUFFIXES))}); "
+            f"got {args.model}",
+            "pass the model's .onnx file or its engine",
+        )
     description = describe_onnx(args.model)
     print(_info_json(description) if args.json else _info_text(description))
     return EXIT_OK
@@ -206,6 +214,31 @@ def _info_text(d: OnnxDescription) -> str:
         lines.append("metadata:")
         lines += [f"  {key}: {value}" for key, value in sorted(others.items())]
     return "\n".join(lines)
+
+
+def _info_plan(args: argparse.Namespace) -> int:
+    """Engine facts stored beside a TensorRT plan (readable without TensorRT)."""
+    from colorrt.contract import ColorContract
+    from colorrt.engines.tensorrt import inspect_plan
+
+    info = inspect_plan(args.model)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    lines = [f"engine:     {info['path']} ({_size_text(info['size_bytes'])})"]
+    facts = info.get("facts")
+    if facts is None:
+        lines.append(f"facts:      {info.get('facts_problem')}")
+    else:
+        contract = facts.pop("contract", None)
+        lines += [f"  {key:<22} {value}" for key, value in facts.items()]
+        if contract:
+            lines.append(f"contract:   {contract['name']}")
+            lines += [
+                f"  {key:<22} {value}" for key, value in _contract_fields(ColorContract.from_dict(contract))
+            ]
+    print("\n".join(lines))
+    return EXIT_OK
 
 
 def _contract_fields(contract: ColorContract) -> list[tuple[str, str]]:
