@@ -94,7 +94,7 @@ def build_parser(plugin: str | None = None) -> argparse.ArgumentParser:
 def _add_colorize(commands: argparse._SubParsersAction) -> None:
     sub = commands.add_parser(
         "colorize",
-        help="colorize an image, a folder of images or a video",
+        help="colorize an image, a folder of images, comic pages (folder/CBZ) or a video",
         description="Colorize an image file, a folder of images (written with the same relative names) "
         "or a video. Outputs are written atomically; inputs are never modified.",
     )
@@ -108,6 +108,14 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--contract", default=None, help="contract preset for a model that stores none")
     sub.add_argument("--batch-size", type=int, default=4, help="images per inference call (default 4)")
     sub.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
+    pages = sub.add_argument_group("comic / manga pages")
+    pages.add_argument("--pages", action="store_true", help="treat a folder as comic pages (panel pipeline)")
+    pages.add_argument(
+        "--reference", type=Path, default=None, help="colour reference image or palette .json for pages"
+    )
+    pages.add_argument("--rtl", action="store_true", help="right-to-left panel order (manga)")
+    pages.add_argument("--force", action="store_true", help="recolour pages that are already in colour")
+    pages.add_argument("--format", default=None, help="output image format for pages, e.g. png")
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sub.set_defaults(handler=run_colorize)
 
@@ -125,6 +133,7 @@ def _add_info(commands: argparse._SubParsersAction) -> None:
 
 def run_colorize(args: argparse.Namespace) -> int:
     """``colorrt colorize``: file → file, folder → folder, video → video."""
+    from colorrt.pages import is_page_job
     from colorrt.runtime import Runtime
 
     if not args.input.exists():
@@ -138,6 +147,15 @@ def run_colorize(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     with runtime:
+        if is_page_job(
+            args.input,
+            args.output,
+            pages=args.pages,
+            reference=args.reference,
+            rtl=args.rtl,
+            force=args.force,
+        ):
+            return _colorize_pages(runtime, args)
         if args.input.is_dir():
             return _colorize_folder(runtime, args)
         output = args.output / args.input.name if args.output.is_dir() else args.output
@@ -160,6 +178,23 @@ def _colorize_folder(runtime: Runtime, args: argparse.Namespace) -> int:
             print(f"  {path}: {message}", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _colorize_pages(runtime: Runtime, args: argparse.Namespace) -> int:
+    report = runtime.colorize_pages(
+        args.input,
+        args.output,
+        reference=args.reference,
+        rtl=args.rtl,
+        force=args.force,
+        format=args.format,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(report.summary())
+    for name, message in report.failed:
+        print(f"  {name}: {message}", file=sys.stderr)
+    return EXIT_PARTIAL if report.failed else EXIT_OK
 
 
 def _colorize_video(runtime: Runtime, src: Path, dst: Path, *, quiet: bool) -> int:

@@ -153,6 +153,29 @@ class Runtime:
         report.seconds = time.perf_counter() - start
         return report
 
+    def colorize_pages(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        reference: str | os.PathLike[str] | None = None,
+        rtl: bool = False,
+        force: bool = False,
+        format: str | None = None,
+        progress: bool = True,
+    ) -> Any:
+        """Colorize comic/manga pages (folder, CBZ or single page) panel by panel, batched across pages.
+
+        The page's own luminance is kept; ``reference`` (image or palette .json) keeps colours consistent
+        across pages; ``rtl`` orders panels right to left; pages already in colour pass through unless
+        ``force``. Returns a :class:`colorrt.pages.PageReport`. See :func:`colorrt.pages.colorize_pages`.
+        """
+        from colorrt.pages import colorize_pages
+
+        return colorize_pages(
+            self, src, dst, reference=reference, rtl=rtl, force=force, format=format, progress=progress
+        )
+
     def close(self) -> None:
         """Release the engine."""
         self.engine.close()

@@ -1,0 +1,178 @@
+"""Chapters in and out: CBZ, folders and single pages keep names, order, structure and formats;
+bad pages are reported and skipped; outputs appear atomically."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorrt.errors import BackendError, InputError
+from colorrt.io.images import read_image
+from colorrt.pages import colorize_pages, synthetic
+from colorrt.pages.archive import decode_image, output_name
+
+COMIC_INFO = b"<?xml version='1.0'?><ComicInfo><Title>Test</Title></ComicInfo>"
+
+
+def _encode(array: np.ndarray, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pages() -> list[np.ndarray]:
+    return [synthetic.make_page(40 + i, (320, 230), ("grid", "slanted")[i % 2]).image for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def colour_page() -> np.ndarray:
+    return synthetic.make_color_page(7, (320, 230))
+
+
+@pytest.fixture()
+def cbz(tmp_path: Path, pages, colour_page) -> Path:
+    """ComicInfo, a folder entry, JPEG / PNG / palette / CMYK pages, a corrupt page, a colour page."""
+    path = tmp_path / "chapter.cbz"
+    palette_png = _encode(np.asarray(Image.fromarray(pages[2]).convert("P")), "PNG")
+    cmyk = io.BytesIO()
+    Image.fromarray(pages[3]).convert("CMYK").save(cmyk, "JPEG", quality=92)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("ComicInfo.xml", COMIC_INFO, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("chapter 1/", b"")
+        archive.writestr("chapter 1/p01.jpg", _encode(pages[0], "JPEG", quality=90))
+        archive.writestr("chapter 1/p02.png", _encode(pages[1], "PNG"))
+        archive.writestr("chapter 1/p03.png", palette_png)
+        archive.writestr("chapter 1/p04.jpg", cmyk.getvalue())
+        archive.writestr("chapter 1/p05.png", b"\x89PNG\r\n\x1a\n truncated")
+        archive.writestr("chapter 1/p06.png", _encode(colour_page, "PNG"))
+    return path
+
+
+def test_cbz_to_cbz_keeps_names_order_formats_and_other_members(runtime, cbz: Path, tmp_path: Path) -> None:
+    out = tmp_path / "chapter_color.cbz"
+    report = colorize_pages(runtime, cbz, out, rtl=True, progress=False)
+    assert report.colorized == [
+        f"chapter 1/p0{i}.{s}" for i, s in ((1, "jpg"), (2, "png"), (3, "png"), (4, "jpg"))
+    ]
+    assert report.passed_through == ["chapter 1/p06.png"]
+    assert [name for name, _ in report.failed] == ["chapter 1/p05.png"]
+    assert report.copied == 2 and report.panels >= 4 and not report.ok
+    with zipfile.ZipFile(cbz) as src, zipfile.ZipFile(out) as dst:
+        expected = [n for n in src.namelist() if n != "chapter 1/p05.png"]
+        assert dst.namelist() == expected
+        assert dst.read("ComicInfo.xml") == COMIC_INFO
+        assert dst.getinfo("ComicInfo.xml").compress_type == zipfile.ZIP_DEFLATED
+        assert dst.read("chapter 1/p06.png") == src.read("chapter 1/p06.png")  # byte for byte
+        for name in report.colorized:
+            data = dst.read(name)
+            image = Image.open(io.BytesIO(data))
+            assert image.format == ("JPEG" if name.endswith(".jpg") else "PNG")
+            assert image.size == (230, 320) and image.mode == "RGB"
+            assert np.ptp(decode_image(data, name).astype(int), axis=2).max() > 10  # it has colour now
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cbz_to_folder_with_a_format_and_folder_to_cbz(runtime, cbz: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "pages_out"
+    report = colorize_pages(runtime, cbz, folder, format="png", progress=False)
+    assert len(report.colorized) == 4 and len(report.passed_through) == 1
+    written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert written == ["ComicInfo.xml"] + [f"chapter 1/p0{i}.png" for i in (1, 2, 3, 4, 6)]
+    assert read_image(folder / "chapter 1/p01.png").shape == (320, 230, 3)
+
+
+def test_folder_to_cbz_keeps_the_relative_names(runtime, pages, tmp_path: Path) -> None:
+    folder = tmp_path / "scans"
+    (folder / "vol 1").mkdir(parents=True)
+    for i, page in enumerate(pages[:3]):
+        Image.fromarray(page).save(folder / "vol 1" / f"{i:03d}.png")
+    Image.fromarray(pages[3]).save(folder / "cover.tif")
+    (folder / "notes.txt").write_text("not a page")
+    packed = tmp_path / "packed.cbz"
+    report = colorize_pages(runtime, folder, packed, progress=False)
+    assert report.ok and report.pages == 4
+    with zipfile.ZipFile(packed) as archive:
+        assert archive.namelist() == ["cover.tif", "vol 1/000.png", "vol 1/001.png", "vol 1/002.png"]
+        assert Image.open(io.BytesIO(archive.read("cover.tif"))).format == "TIFF"
+
+
+def test_single_page_to_file_and_to_folder(runtime, pages, tmp_path: Path) -> None:
+    src = tmp_path / "page.png"
+    Image.fromarray(pages[0]).save(src)
+    report = colorize_pages(runtime, src, tmp_path / "page_color.jpg", progress=False)
+    assert report.colorized == ["page.png"]
+    assert Image.open(tmp_path / "page_color.jpg").format == "JPEG"
+    colorize_pages(runtime, src, tmp_path / "out", progress=False)
+    assert read_image(tmp_path / "out" / "page.png").shape == (320, 230, 3)
+
+
+def test_a_reference_file_is_used(runtime, pages, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(pages[1]).save(src / "a.png")
+    Image.fromarray(synthetic.character_reference(128)).save(tmp_path / "ref.png")
+    plain = colorize_pages(runtime, src, tmp_path / "plain", progress=False)
+    referenced = colorize_pages(
+        runtime, src, tmp_path / "ref_out", reference=tmp_path / "ref.png", progress=False
+    )
+    assert plain.ok and referenced.ok
+    a, b = read_image(tmp_path / "plain/a.png"), read_image(tmp_path / "ref_out/a.png")
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 1.0
+
+
+def test_a_failing_run_leaves_no_output_and_keeps_the_old_one(model_path, cbz: Path, tmp_path: Path) -> None:
+    from colorrt.runtime.runtime import Runtime
+
+    out = tmp_path / "chapter_color.cbz"
+    out.write_bytes(b"previous output")
+    runtime = Runtime(model_path)
+    runtime.close()  # every inference now fails: the whole run must fail cleanly
+    with pytest.raises(BackendError):
+        colorize_pages(runtime, cbz, out, progress=False)
+    assert out.read_bytes() == b"previous output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chapter.cbz", "chapter_color.cbz"]
+
+
+def test_bad_arguments_are_refused_before_any_work(runtime, cbz: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="input itself"):
+        colorize_pages(runtime, cbz, cbz, progress=False)
+    with pytest.raises(InputError, match="cannot write image format"):
+        colorize_pages(runtime, cbz, tmp_path / "o.cbz", format="xyz", progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no image files|no pages"):
+        colorize_pages(runtime, empty, tmp_path / "o", progress=False)
+    with pytest.raises(InputError, match="one image file"):
+        colorize_pages(runtime, cbz, tmp_path / "o.png", progress=False)
+    assert not (tmp_path / "o.cbz").exists() and not (tmp_path / "o").exists()
+
+
+def test_archive_members_cannot_escape_the_output_folder(runtime, pages, tmp_path: Path) -> None:
+    evil = tmp_path / "evil.cbz"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../escaped.png", _encode(pages[0], "PNG"))
+        archive.writestr("ok.png", _encode(pages[1], "PNG"))
+    report = colorize_pages(runtime, evil, tmp_path / "out", progress=False)
+    assert report.colorized == ["ok.png"] and [n for n, _ in report.failed] == ["../escaped.png"]
+    assert not (tmp_path / "escaped.png").exists()
+
+
+def test_output_name() -> None:
+    assert output_name("a/b/p1.jpg", None) == "a/b/p1.jpg"
+    assert output_name("a/b/p1.jpg", "png") == "a/b/p1.png"
+    assert output_name("p1.png", ".WEBP") == "p1.webp"
+
+
+def test_is_page_job() -> None:
+    from colorrt.pages import is_page_job
+
+    assert is_page_job("chapter.cbz", "out.cbz") and is_page_job("pages", "out.zip")
+    assert is_page_job("pages", "out", reference="ref.png") and is_page_job("pages", "out", rtl=True)
+    assert is_page_job("pages", "out", pages=True)
+    assert not is_page_job("photos", "out", reference=None, rtl=False, force=False)
