@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,12 @@ BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend(
-            "onnxruntime", "colorrt.engines.onnxruntime", "OnnxRuntimeEngine", (".onnx",), "", "ONNX Runtime"
+            "onnxruntime",
+            "colorrt.engines.onnxruntime_cuda",
+            "onnxruntime_engine",  # CPU engine, or the CUDA/IOBinding engine for device="cuda"
+            (".onnx",),
+            "",
+            "ONNX Runtime",
         ),
         Backend(
             "tensorrt",
@@ -47,6 +53,14 @@ BACKENDS: dict[str, Backend] = {
             "TensorRT engine",
         ),
         Backend("torch", "colorrt.engines.torch", "TorchEngine", (".pt", ".pth"), "export", "PyTorch eager"),
+        Backend(
+            "triton",
+            "colorrt.distributed.triton",
+            "TritonEngine",
+            (),  # served models are URLs: http://host:8000/name, grpc://host:8001/name
+            "scale",
+            "model served by NVIDIA Triton Inference Server",
+        ),
     )
 }
 BACKEND_CHOICES = ("auto", *BACKENDS)
@@ -85,6 +99,8 @@ def get_backend(name: str) -> Backend:
 
 def backend_for(path: Path) -> Backend:
     """The backend that reads model files with this suffix."""
+    if re.match(r"(https?|grpcs?):/", str(path)):  # Path() folds "http://" into "http:/"
+        return BACKENDS["triton"]
     suffix = path.suffix.lower()
     for candidate in BACKENDS.values():
         if suffix in candidate.suffixes:

@@ -66,6 +66,8 @@ class Runtime:
         batch_size: images per inference call (images are grouped by render shape).
         contract: a contract or preset name overriding the model's stored contract.
         threads: CPU threads for the engine (default: physical cores).
+        engine_options: passed to the backend's engine, e.g. ``arch="cyclegan-resnet9"`` for a torch
+            ``.pth`` checkpoint, ``dtype="fp16"`` or ``cuda_graphs=True`` for the torch engine.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Runtime:
         batch_size: int = 4,
         contract: ColorContract | str | None = None,
         threads: int | None = None,
+        **engine_options: Any,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -88,8 +91,11 @@ class Runtime:
         else:
             from colorrt.engines.registry import load_engine
 
-            opts = {} if threads is None else {"threads": threads}
-            self.engine = load_engine(model, backend=backend, device=device, contract=contract, **opts)
+            if threads is not None:
+                engine_options["threads"] = threads
+            self.engine = load_engine(
+                model, backend=backend, device=device, contract=contract, **engine_options
+            )
 
     @property
     def contract(self) -> ColorContract:

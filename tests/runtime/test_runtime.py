@@ -277,3 +277,16 @@ def test_colorize_folder_never_overwrites_inputs(runtime, tmp_path):
     (tmp_path / "file.png").write_bytes(b"")
     with pytest.raises(InputError, match="is a file"):
         runtime.colorize_folder(src, tmp_path / "file.png", progress=False)
+
+
+def test_runtime_passes_engine_options_to_torch_checkpoints(tmp_path):
+    """A torch .pth needs arch=: Runtime forwards engine options to the backend."""
+    torch = pytest.importorskip("torch")
+    from colorrt.models.registry import build_model
+
+    model = build_model("cyclegan-resnet6", random_init=True, seed=0, options={"ngf": 8})
+    weights = tmp_path / "latest_net_G.pth"
+    torch.save(model.state_dict(), weights)
+    with Runtime(weights, arch="cyclegan-resnet6", options={"ngf": 8}) as rt:
+        out = rt.colorize(np.full((40, 52), 128, np.uint8))
+    assert out.shape == (40, 52, 3) and out.dtype == np.uint8
