@@ -1,0 +1,481 @@
+"""Colorize a video file: decode → colorize (pipelined) → encode in segments → assemble, resumable.
+
+The job writes its work next to the output, in a hidden folder ``.<output name>.colorrt/``:
+encoded segments of about ``segment_seconds`` each, the temporal state after each one and a
+``manifest.json`` naming the source, the settings and the finished segments. When every frame is
+done the segments and the source's audio/subtitles are stream-copied into a temporary file that is
+renamed onto the output, and the work folder is removed. Interrupted (``cancel()``, Ctrl-C, an
+error), the finished segments stay; a cancelled job also leaves ``<output stem>.partial<suffix>``,
+a playable file of what was done. ``resume=True`` continues after the last finished segment with the
+temporal state saved there, so the final file matches an uninterrupted run in frame count, timestamps
+and audio packets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colorrt.errors import InputError
+from colorrt.io.video import (
+    EncodeSettings,
+    SegmentPart,
+    SegmentWriter,
+    VideoInfo,
+    VideoReader,
+    assemble,
+    check_output,
+    encode_settings,
+    probe,
+)
+from colorrt.progress import progress_bar
+from colorrt.runtime.stream import ColorizedFrame, ColorizeStages, Pipeline, StreamOptions
+from colorrt.runtime.temporal import TemporalState
+
+MANIFEST_VERSION = 1
+SEGMENT_SECONDS = 10.0  # seconds of video per segment: the most work an interruption loses
+DECODERS = ("pyav", "dali")
+
+
+@dataclass
+class VideoReport:
+    """What a video job did."""
+
+    src: Path
+    dst: Path  # the output; it exists only when ``complete``
+    complete: bool
+    frames: int  # frames in the output (or in the partial file)
+    frames_this_run: int  # frames colorized by this call (fewer than ``frames`` after a resume)
+    resumed_from: int  # frame index this run started at (0 unless resumed)
+    seconds: float
+    codec: str
+    scene_cuts: list[int] = field(default_factory=list)  # frame indices starting a new scene (this run)
+    warnings: list[str] = field(default_factory=list)  # damaged input, with timestamps
+    partial: Path | None = None  # playable file of the finished part, after a cancel
+    work_dir: Path | None = None  # kept for --resume when the job did not complete
+
+    @property
+    def fps(self) -> float:
+        """Frames colorized per second by this run, end to end."""
+        return self.frames_this_run / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Tag:
+    index: int
+    pts: int
+
+
+@dataclass
+class _Segment:
+    file: str
+    first_index: int
+    frames: int
+    first_pts: int
+    last_pts: int
+    state: str | None  # .npz with the temporal state after the segment's last frame
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class WorkDir:
+    """The folder holding a job's segments, temporal states and manifest."""
+
+    def __init__(self, dst: Path) -> None:
+        self.path = dst.parent / f".{dst.name}.colorrt"
+        self.manifest_path = self.path / "manifest.json"
+        self.suffix = dst.suffix
+
+    def load(self) -> dict[str, Any] | None:
+        """The manifest, or None when there is no (readable) one."""
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def save(self, manifest: dict[str, Any]) -> None:
+        """Write the manifest atomically."""
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, self.manifest_path)
+
+    def reset(self) -> None:
+        """Empty the folder (a fresh start)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True)
+
+    def segment_path(self, number: int) -> Path:
+        return self.path / f"segment_{number:05d}{self.suffix}"
+
+    def state_path(self, number: int) -> Path:
+        return self.path / f"state_{number:05d}.npz"
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class VideoJob:
+    """One colorization of a video file; :meth:`run` does it, :meth:`cancel` stops it from any thread.
+
+    Args (same as :func:`colorize_video`):
+        runtime: a :class:`colorrt.Runtime` (anything with ``engine`` and ``batch_size``).
+        src, dst: input and output video paths (the output format comes from the suffix).
+        codec, crf, bitrate, pix_fmt: encoding (see :func:`colorrt.io.video.encode_settings`).
+        temporal: chroma smoothing strength in [0, 1); 0 disables it.
+        resume: continue an interrupted job on the same output.
+        decoder: ``"pyav"`` (CPU, threaded) or ``"dali"`` (NVIDIA GPU decode).
+        progress: show a progress bar (only on a terminal).
+        segment_seconds: seconds per resumable segment.
+        queue_size: items per pipeline queue.
+        scene_threshold: scene-cut threshold (None: the detector's default).
+        on_progress: called after each encoded frame with (frames done, estimated total or None).
+    """
+
+    def __init__(
+        self,
+        runtime: Any,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        codec: str | None = None,
+        crf: int | None = None,
+        bitrate: int | str | None = None,
+        pix_fmt: str | None = None,
+        temporal: float = 0.6,
+        resume: bool = False,
+        decoder: str = "pyav",
+        progress: bool = True,
+        segment_seconds: float = SEGMENT_SECONDS,
+        queue_size: int = 4,
+        scene_threshold: float | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.on_progress = on_progress
+        self.src, self.dst = Path(src), Path(dst)
+        _check_paths(self.src, self.dst)
+        if decoder not in DECODERS:
+            raise InputError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
+        if segment_seconds <= 0:
+            raise InputError(f"segment_seconds must be > 0, got {segment_seconds}")
+        self.info: VideoInfo = probe(self.src)
+        self.settings: EncodeSettings = encode_settings(
+            self.dst,
+            codec=codec,
+            crf=crf,
+            bitrate=bitrate,
+            pix_fmt=pix_fmt,
+            size=(self.info.height, self.info.width),
+        )
+        self.options = StreamOptions(
+            temporal=temporal, queue_size=queue_size, scene_threshold=scene_threshold
+        )
+        self.resume = resume
+        self.decoder = decoder
+        self.progress = progress
+        self.batch_size = int(runtime.batch_size)
+        self.segment_frames = _segment_frames(segment_seconds, self.info, self.batch_size)
+        self.work = WorkDir(self.dst)
+        self._cancel = threading.Event()
+        self._pipeline: Pipeline | None = None
+
+    def cancel(self) -> None:
+        """Stop the job: the running segment is closed, a partial file written, and :meth:`run` returns."""
+        self._cancel.set()
+        if self._pipeline is not None:
+            self._pipeline.cancel()
+
+    def run(self) -> VideoReport:
+        """Colorize the whole video (or the rest of it, when resuming)."""
+        start_time = time.perf_counter()
+        check_output(self.dst, self.settings, self.info)
+        manifest = self._open_manifest()
+        segments = [_Segment(**s) for s in manifest["segments"]]
+        done = sum(s.frames for s in segments)
+        report = VideoReport(
+            self.src, self.dst, False, done, 0, done, 0.0, self.settings.codec, work_dir=self.work.path
+        )
+        reader = self._reader(segments)
+        stages = ColorizeStages(
+            self.runtime.engine, self.batch_size, self.options, self._initial_state(segments)
+        )
+        source = ((_Tag(f.index, f.pts), f.image) for f in reader)
+        self._pipeline = Pipeline(source, stages.stages(), queue_size=self.options.queue_size)
+        if self._cancel.is_set():  # cancel() came before the pipeline existed
+            self._pipeline.cancel()
+        encoder = _SegmentEncoder(self, manifest, segments)
+        try:
+            interrupted = self._encode_all(encoder, report)
+        finally:
+            report.warnings = list(getattr(reader, "warnings", []))
+        report.frames = sum(s.frames for s in segments)
+        if self._pipeline.cancelled or interrupted is not None:
+            report.partial = self._write_partial(segments)
+            report.seconds = time.perf_counter() - start_time
+            if interrupted is not None:
+                raise interrupted
+            return report
+        self._finish(segments)
+        report.complete, report.work_dir = True, None
+        report.seconds = time.perf_counter() - start_time
+        return report
+
+    def _encode_all(self, encoder: _SegmentEncoder, report: VideoReport) -> KeyboardInterrupt | None:
+        """Encode the pipeline's frames into segments; a Ctrl-C is returned (to re-raise), not raised."""
+        done = report.frames
+        interrupted = None
+        try:
+            with progress_bar(self.info.frames, enabled=self.progress, desc="colorize", unit="frame") as bar:
+                bar.update(done)
+                for frame in self._pipeline:
+                    encoder.write(frame)
+                    report.frames_this_run += 1
+                    if frame.cut:
+                        report.scene_cuts.append(frame.tag.index)
+                    bar.update(1)
+                    if self.on_progress is not None:
+                        self.on_progress(done + report.frames_this_run, self.info.frames)
+        except KeyboardInterrupt as e:  # Ctrl-C: stop like cancel(), keep what is done
+            self._pipeline.cancel()
+            interrupted = e
+        except BaseException:
+            self._pipeline.close()
+            encoder.abort()
+            raise
+        try:
+            encoder.close()
+        except BaseException:
+            encoder.abort()
+            raise
+        return interrupted
+
+    def _open_manifest(self) -> dict[str, Any]:
+        identity = self._identity()
+        existing = self.work.load() if self.work.path.exists() else None
+        if self.resume and existing is not None:
+            if existing.get("identity") != identity:
+                raise InputError(
+                    f"cannot resume into {self.dst}: the unfinished job in {self.work.path} was started with "
+                    "another input, model or settings",
+                    "resume with the same input, model and options, or run without --resume to start over",
+                )
+            for segment in existing["segments"]:
+                if not (self.work.path / segment["file"]).is_file():
+                    raise InputError(
+                        f"cannot resume: segment {segment['file']} of {self.work.path} is missing",
+                        "run without --resume to start over",
+                    )
+            return existing
+        if existing is not None and not self.resume:
+            warnings.warn(
+                f"starting over: the unfinished job in {self.work.path} is discarded (pass resume=True / "
+                "--resume to continue it)",
+                stacklevel=3,
+            )
+        self.work.reset()
+        manifest = {"version": MANIFEST_VERSION, "identity": identity, "segments": []}
+        self.work.save(manifest)
+        return manifest
+
+    def _identity(self) -> dict[str, Any]:
+        """What must not change between an interrupted run and its resumption."""
+        stat = self.src.stat()
+        engine = self.runtime.engine
+        identity = {
+            "source": {"path": str(self.src.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+            "encode": self.settings.to_dict(),
+            "model": {
+                "engine": getattr(engine, "name", type(engine).__name__),
+                "path": str(getattr(engine, "path", "")),
+                "contract": engine.contract.to_dict(),
+            },
+            "temporal": self.options.temporal,
+            "scene_threshold": self.options.scene_threshold,
+            "batch_size": self.batch_size,
+            "segment_frames": self.segment_frames,
+        }
+        return json.loads(json.dumps(identity))  # as it reads back from the manifest (tuples -> lists)
+
+    def _reader(self, segments: list[_Segment]) -> Any:
+        start_pts = segments[-1].last_pts + 1 if segments else None
+        start_index = segments[-1].first_index + segments[-1].frames if segments else 0
+        if self.decoder == "dali":
+            from colorrt.io.dali import DaliVideoReader
+
+            return DaliVideoReader(self.src, start_pts=start_pts, start_index=start_index)
+        return VideoReader(self.src, start_pts=start_pts, start_index=start_index)
+
+    def _initial_state(self, segments: list[_Segment]) -> TemporalState | None:
+        if not segments or segments[-1].state is None:
+            return None
+        with np.load(self.work.path / segments[-1].state) as arrays:
+            return TemporalState.from_arrays(dict(arrays))
+
+    def _parts(self, segments: list[_Segment]) -> list[SegmentPart]:
+        return [SegmentPart(self.work.path / s.file, s.first_pts) for s in segments]
+
+    def _write_partial(self, segments: list[_Segment]) -> Path | None:
+        if not segments:
+            return None
+        partial = self.dst.with_name(f"{self.dst.stem}.partial{self.dst.suffix}")
+        tmp = self.dst.with_name(f".{self.dst.stem}.partial.colorrt-tmp{self.dst.suffix}")
+        assemble(self._parts(segments), self.src, tmp, self.info)
+        os.replace(tmp, partial)
+        return partial
+
+    def _finish(self, segments: list[_Segment]) -> None:
+        tmp = self.dst.with_name(f".{self.dst.stem}.colorrt-tmp{self.dst.suffix}")
+        try:
+            assemble(self._parts(segments), self.src, tmp, self.info)
+            os.replace(tmp, self.dst)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.dst.with_name(f"{self.dst.stem}.partial{self.dst.suffix}").unlink(missing_ok=True)
+        self.work.remove()
+
+
+class _SegmentEncoder:
+    """Writes colorized frames into numbered segments and records each finished one in the manifest."""
+
+    def __init__(self, job: VideoJob, manifest: dict[str, Any], segments: list[_Segment]) -> None:
+        self.job = job
+        self.manifest = manifest
+        self.segments = segments
+        self.writer: SegmentWriter | None = None
+        self.current: _Segment | None = None
+        self.last_state: TemporalState | None = None
+
+    def write(self, frame: ColorizedFrame) -> None:
+        tag: _Tag = frame.tag
+        if self.writer is None:
+            number = len(self.segments)
+            path = self.job.work.segment_path(number)
+            self.writer = SegmentWriter(path, self.job.settings, self.job.info, tag.pts)
+            self.current = _Segment(path.name, tag.index, 0, tag.pts, tag.pts, None)
+        self.writer.write(frame.image, tag.pts)
+        self.current.frames += 1
+        self.current.last_pts = tag.pts
+        self.last_state = frame.state
+        if self.current.frames >= self.job.segment_frames:
+            self.close()
+
+    def close(self) -> None:
+        """Finish the running segment (if any) and record it."""
+        if self.writer is None:
+            return
+        self.writer.close()
+        number = len(self.segments)
+        if self.last_state is not None:
+            state_path = self.job.work.state_path(number)
+            np.savez(state_path, **self.last_state.to_arrays())
+            self.current.state = state_path.name
+        self.segments.append(self.current)
+        self.manifest["segments"] = [s.to_dict() for s in self.segments]
+        self.job.work.save(self.manifest)
+        self.writer, self.current = None, None
+
+    def abort(self) -> None:
+        """Drop the running segment (after an error its last frames may be missing)."""
+        if self.writer is not None:
+            self.writer.abort()
+            self.job.work.segment_path(len(self.segments)).unlink(missing_ok=True)
+            self.writer, self.current = None, None
+
+
+def colorize_video(
+    runtime: Any,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    codec: str | None = None,
+    crf: int | None = None,
+    bitrate: int | str | None = None,
+    pix_fmt: str | None = None,
+    temporal: float = 0.6,
+    resume: bool = False,
+    decoder: str = "pyav",
+    progress: bool = True,
+    cancel: threading.Event | None = None,
+    segment_seconds: float = SEGMENT_SECONDS,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> VideoReport:
+    """Colorize a video file into ``dst``: same frames, timestamps, audio, subtitles and metadata.
+
+    Args:
+        runtime: a :class:`colorrt.Runtime`.
+        src: input video (never modified).
+        dst: output video; the suffix picks the container (.mp4, .mkv, .mov, .webm, ...).
+        codec: ``h264`` (default; ``vp9`` for .webm), ``hevc``, ``ffv1``, ``prores`` or ``vp9``.
+        crf: constant quality (h264/hevc 0-51, vp9 0-63); or ``bitrate`` such as ``"8M"``.
+        pix_fmt: output pixel format (default per codec: yuv420p, ffv1 yuv444p, prores yuv422p10le).
+        temporal: chroma smoothing strength in [0, 1); 0 disables smoothing.
+        resume: continue an interrupted job writing the same ``dst``.
+        decoder: ``"pyav"`` or ``"dali"`` (GPU decode).
+        progress: progress bar with frames/s and ETA on a terminal.
+        cancel: an event that, once set, stops the job (a partial file and a resume point are kept).
+        segment_seconds: seconds of video per resumable segment.
+        on_progress: called after each encoded frame with (frames done, estimated total or None).
+
+    Returns:
+        A :class:`VideoReport`; ``complete`` is False after a cancel.
+    """
+    job = VideoJob(
+        runtime,
+        src,
+        dst,
+        codec=codec,
+        crf=crf,
+        bitrate=bitrate,
+        pix_fmt=pix_fmt,
+        temporal=temporal,
+        resume=resume,
+        decoder=decoder,
+        progress=progress,
+        segment_seconds=segment_seconds,
+        on_progress=on_progress,
+    )
+    if cancel is None:
+        return job.run()
+    watcher = threading.Thread(target=_watch, args=(cancel, job), daemon=True, name="colorrt-cancel")
+    watcher.start()
+    try:
+        return job.run()
+    finally:
+        job._cancel.set()  # ends the watcher
+
+
+def _watch(event: threading.Event, job: VideoJob) -> None:
+    while not job._cancel.is_set():
+        if event.wait(0.05):
+            job.cancel()
+            return
+
+
+def _segment_frames(seconds: float, info: VideoInfo, batch_size: int) -> int:
+    """Frames per segment: about ``seconds`` of video, a whole number of batches."""
+    rate = float(info.rate or 25)
+    batches = max(1, round(seconds * rate / batch_size))
+    return batches * batch_size
+
+
+def _check_paths(src: Path, dst: Path) -> None:
+    if not src.exists():
+        raise InputError(f"no such video file: {src}", "check the path")
+    if src.resolve() == dst.resolve() or (dst.exists() and os.path.samefile(src, dst)):
+        raise InputError(
+            f"the output {dst} is the input video itself",
+            "write to another file: colorrt never modifies its input",
+        )
+    if dst.exists() and dst.is_dir():
+        raise InputError(f"the output {dst} is a folder", "give a file name such as film_color.mkv")

@@ -1,0 +1,507 @@
+"""Video files end to end: codecs, timestamps, stream-copied audio/subtitles, resume, damaged input.
+
+Inputs are tiny synthetic videos written with PyAV; the model is the closed-form zoo ``ab`` model on
+ONNX Runtime, so every run is real decoding, inference and encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from colorrt.errors import InputError
+from colorrt.io.video import VideoDamageWarning, VideoReader, encode_settings, parse_bitrate, probe
+from colorrt.runtime.runtime import Runtime
+from colorrt.runtime.video_job import VideoJob, colorize_video
+from tests.synth_video import packet_bytes, read_frames, scene_frames, write_video
+from tests.zoo import ab_model
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    return Runtime(ab_model(tmp_path_factory.mktemp("zoo") / "ab.onnx"), batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2.1 s of grey 64x48 H.264 at variable frame rate with stereo AAC, in MP4."""
+    path = tmp_path_factory.mktemp("film") / "film.mp4"
+    write_video(path, scene_frames(40, cuts=[20], seed=1), vfr=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def film_mkv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Grey (gray pix_fmt) FFV1 in Matroska with Opus audio, SubRip subtitles and chapters."""
+    path = tmp_path_factory.mktemp("film") / "film.mkv"
+    write_video(
+        path,
+        scene_frames(30, cuts=[15], seed=2),
+        codec="ffv1",
+        pix_fmt="gray",
+        audio="libopus",
+        subtitles=True,
+        chapters=True,
+        time_base=Fraction(1, 1000),
+    )
+    return path
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if "colorrt" in p.name or ".partial" in p.name)
+
+
+def _chroma(frame: np.ndarray) -> float:
+    return float(np.abs(frame.astype(int) - frame.mean(axis=2, keepdims=True)).mean())
+
+
+# --- the main path ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_frames_timestamps_audio_and_metadata_are_kept(
+    runtime: Runtime, film: Path, tmp_path: Path, suffix: str
+):
+    before = _digest(film)
+    dst = tmp_path / f"colour{suffix}"
+    report = colorize_video(runtime, film, dst, progress=False, segment_seconds=0.5)
+    assert report.complete and report.frames == report.frames_this_run == 40
+    assert report.scene_cuts == [20]
+    frames_in, times_in = read_frames(film)
+    frames_out, times_out = read_frames(dst)
+    assert len(frames_out) == len(frames_in) == 40
+    # Matroska keeps milliseconds; it also shifts every stream by the AAC priming delay (sync kept)
+    tolerance = 0.0011 if suffix == ".mkv" else 1e-9
+    shift = times_out[0] - times_in[0]
+    assert suffix == ".mkv" or shift == 0
+    np.testing.assert_allclose(np.array(times_out) - shift, times_in, atol=tolerance)
+    assert len(set(np.round(np.diff(times_in), 4))) > 1  # the input really is variable-rate
+    audio_in, audio_out = packet_bytes(film, "audio"), packet_bytes(dst, "audio")
+    assert [b for b, _ in audio_out] == [b for b, _ in audio_in]  # bit-identical, none lost
+    np.testing.assert_allclose([t for _, t in audio_out], [t + shift for _, t in audio_in], atol=tolerance)
+    with av.open(str(dst)) as out:
+        assert out.metadata.get("title") == "synthetic film"
+        assert out.streams.audio[0].metadata.get("language") == "eng"
+        assert out.streams.video[0].codec_context.name == "h264"
+    assert min(_chroma(f) for f in frames_out) > 1.0  # colour was added
+    assert _digest(film) == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_subtitles_chapters_and_grey_source(runtime: Runtime, film_mkv: Path, tmp_path: Path):
+    assert probe(film_mkv).grey
+    dst = tmp_path / "colour.mkv"
+    report = colorize_video(runtime, film_mkv, dst, codec="ffv1", progress=False)
+    assert report.complete and report.frames == 30
+    assert packet_bytes(dst, "subtitle") == packet_bytes(film_mkv, "subtitle")
+    assert [b for b, _ in packet_bytes(dst, "audio")] == [b for b, _ in packet_bytes(film_mkv, "audio")]
+    with av.open(str(film_mkv)) as src, av.open(str(dst)) as out:
+        assert [c["metadata"]["title"] for c in out.chapters()] == ["One", "Two"]
+        assert [(c["start"] * c["time_base"]) for c in out.chapters()] == [
+            (c["start"] * c["time_base"]) for c in src.chapters()
+        ]
+        assert out.streams.subtitles[0].metadata.get("language") == "fra"
+    assert read_frames(dst)[1] == read_frames(film_mkv)[1]
+
+
+def test_output_pixels_are_the_runtime_colorization(runtime: Runtime, film_mkv: Path, tmp_path: Path):
+    dst = tmp_path / "colour.mkv"
+    colorize_video(runtime, film_mkv, dst, codec="ffv1", pix_fmt="bgr0", temporal=0, progress=False)
+    reader = VideoReader(film_mkv)
+    expected = [runtime.colorize(f.image) for f in reader]
+    got, _ = read_frames(dst)
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(have, want)  # RGB FFV1 is lossless
+
+
+@pytest.mark.parametrize(
+    ("codec", "suffix", "audio", "stream_codec"),
+    [
+        ("h264", ".mp4", "aac", "h264"),
+        ("hevc", ".mp4", "aac", "hevc"),
+        ("ffv1", ".mkv", "libopus", "ffv1"),
+        ("prores", ".mov", "aac", "prores"),
+        ("vp9", ".webm", "libopus", "vp9"),
+    ],
+)
+def test_every_output_codec(
+    runtime: Runtime, tmp_path: Path, codec: str, suffix: str, audio: str, stream_codec: str
+):
+    src = tmp_path / "in.mkv"
+    write_video(src, scene_frames(12, seed=3), audio=audio, time_base=Fraction(1, 1000))
+    dst = tmp_path / f"out{suffix}"
+    colorize_video(runtime, src, dst, codec=codec, progress=False)
+    frames, times = read_frames(dst)
+    assert len(frames) == 12 and times == read_frames(src)[1]
+    with av.open(str(dst)) as out:
+        assert out.streams.video[0].codec_context.name == stream_codec
+        assert [b for b, _ in packet_bytes(dst, "audio")] == [b for b, _ in packet_bytes(src, "audio")]
+
+
+def test_crf_and_bitrate_change_the_encoding(runtime: Runtime, film: Path, tmp_path: Path):
+    small, large = tmp_path / "q40.mp4", tmp_path / "q10.mp4"
+    colorize_video(runtime, film, small, crf=40, progress=False)
+    colorize_video(runtime, film, large, crf=10, progress=False)
+    assert large.stat().st_size > small.stat().st_size
+    rate = tmp_path / "rate.mkv"
+    colorize_video(runtime, film, rate, codec="vp9", bitrate="200k", progress=False)
+    assert len(read_frames(rate)[0]) == 40
+
+
+# --- cancel and resume -----------------------------------------------------------------------------
+
+
+def _cancel_at(frame_count: int):
+    holder: dict[str, VideoJob] = {}
+
+    def on_progress(done: int, total: int | None) -> None:
+        if done == frame_count:
+            holder["cancelled_at"] = time.perf_counter()
+            holder["job"].cancel()
+
+    return holder, on_progress
+
+
+def test_cancel_leaves_partial_file_and_resume_matches_uninterrupted_run(runtime: Runtime, tmp_path: Path):
+    src = tmp_path / "in.mkv"
+    write_video(src, scene_frames(72, cuts=[30], seed=4), audio="aac", time_base=Fraction(1, 1000))
+    whole = tmp_path / "whole.mkv"
+    colorize_video(runtime, src, whole, codec="ffv1", progress=False, segment_seconds=0.5)
+
+    dst = tmp_path / "resumed.mkv"
+    holder, on_progress = _cancel_at(31)
+    job = VideoJob(
+        runtime, src, dst, codec="ffv1", progress=False, segment_seconds=0.5, on_progress=on_progress
+    )
+    holder["job"] = job
+    report = job.run()
+    stopped_in = time.perf_counter() - holder["cancelled_at"]
+    assert not report.complete and not dst.exists()
+    assert stopped_in < 1.0
+    assert report.frames >= 31 and report.partial is not None
+    partial_frames, _ = read_frames(report.partial)
+    assert len(partial_frames) == report.frames  # the partial file plays what was done
+    assert (report.work_dir / "manifest.json").is_file()
+
+    resumed = colorize_video(
+        runtime, src, dst, codec="ffv1", progress=False, segment_seconds=0.5, resume=True
+    )
+    assert resumed.complete and resumed.resumed_from == report.frames
+    assert resumed.frames_this_run == 72 - report.frames
+    whole_frames, whole_times = read_frames(whole)
+    got_frames, got_times = read_frames(dst)
+    assert got_times == whole_times
+    for want, have in zip(whole_frames, got_frames, strict=True):
+        np.testing.assert_array_equal(have, want)  # the temporal state was carried over exactly
+    assert packet_bytes(dst, "audio") == packet_bytes(whole, "audio")
+    assert _leftovers(tmp_path) == []
+
+
+def test_keyboard_interrupt_keeps_work_and_reraises(runtime: Runtime, film: Path, tmp_path: Path):
+    def interrupt(done: int, total: int | None) -> None:
+        if done == 20:
+            raise KeyboardInterrupt
+
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        colorize_video(runtime, film, dst, progress=False, segment_seconds=0.25, on_progress=interrupt)
+    assert not dst.exists()
+    assert (tmp_path / "out.partial.mp4").is_file()
+    report = colorize_video(runtime, film, dst, progress=False, segment_seconds=0.25, resume=True)
+    assert report.complete and report.resumed_from >= 20 and len(read_frames(dst)[0]) == 40
+
+
+def test_resume_refuses_other_settings(runtime: Runtime, film: Path, tmp_path: Path):
+    dst = tmp_path / "out.mkv"
+    event = threading.Event()
+    colorize_video(
+        runtime, film, dst, progress=False, on_progress=lambda d, t: d == 10 and event.set(), cancel=event
+    )
+    with pytest.raises(InputError, match="another input, model or settings"):
+        colorize_video(runtime, film, dst, crf=30, progress=False, resume=True)
+
+
+def test_without_resume_an_old_job_is_discarded(runtime: Runtime, film: Path, tmp_path: Path):
+    dst = tmp_path / "out.mkv"
+    event = threading.Event()
+    colorize_video(
+        runtime, film, dst, progress=False, on_progress=lambda d, t: d == 10 and event.set(), cancel=event
+    )
+    with pytest.warns(UserWarning, match="starting over"):
+        report = colorize_video(runtime, film, dst, progress=False)
+    assert report.complete and report.resumed_from == 0 and report.frames_this_run == 40
+
+
+def test_engine_error_stops_the_job_and_keeps_finished_segments(runtime: Runtime, film: Path, tmp_path: Path):
+    class Failing:
+        def __init__(self, engine) -> None:
+            self.engine, self.calls = engine, 0
+            self.contract, self.device, self.name = engine.contract, "cpu", "failing"
+
+        def infer(self, batch):
+            self.calls += 1
+            if self.calls == 6:
+                raise RuntimeError("engine exploded")
+            return self.engine.infer(batch)
+
+    class Broken:
+        batch_size = 4
+        engine = Failing(runtime.engine)
+
+    dst = tmp_path / "out.mkv"
+    with pytest.raises(RuntimeError, match="engine exploded"):
+        colorize_video(Broken(), film, dst, progress=False, segment_seconds=0.25)
+    assert not dst.exists()
+    work = tmp_path / ".out.mkv.colorrt"
+    assert len(list(work.glob("segment_*"))) >= 2  # finished before the failure; resumable
+
+
+# --- bad input -------------------------------------------------------------------------------------
+
+
+def test_not_a_video(runtime: Runtime, tmp_path: Path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    with pytest.raises(InputError, match="not a video"):
+        colorize_video(runtime, text, tmp_path / "out.mkv", progress=False)
+
+
+def test_audio_only_file(runtime: Runtime, tmp_path: Path):
+    path = tmp_path / "sound.mka"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libopus", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with pytest.raises(InputError, match="no video stream"):
+        colorize_video(runtime, path, tmp_path / "out.mkv", progress=False)
+
+
+def _damaged_copy(
+    src: Path, dst: Path, *, truncate: float | None = None, scramble: float | None = None
+) -> Path:
+    data = bytearray(src.read_bytes())
+    if scramble is not None:
+        start = int(len(data) * scramble)
+        for k in range(start, start + 3000, 7):
+            data[k] ^= 0xFF
+    if truncate is not None:
+        data = data[: int(len(data) * truncate)]
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def noisy_mkv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """96 frames of H.264 noise (big packets) with a keyframe every 12, in Matroska."""
+    path = tmp_path_factory.mktemp("noisy") / "noisy.mkv"
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (48, 64), dtype=np.uint8) for _ in range(96)]
+    write_video(path, frames, audio=None, options={"g": "12"}, time_base=Fraction(1, 1000))
+    return path
+
+
+def test_truncated_stream_is_finished_with_a_warning(runtime: Runtime, noisy_mkv: Path, tmp_path: Path):
+    cut = _damaged_copy(noisy_mkv, tmp_path / "cut.mkv", truncate=0.5)
+    before = _digest(cut)
+    with pytest.warns(VideoDamageWarning, match=r"ends at \d+\.\d+ s.*truncated"):
+        report = colorize_video(runtime, cut, tmp_path / "out.mkv", progress=False)
+    assert report.complete and 30 < report.frames < 96
+    assert len(read_frames(tmp_path / "out.mkv")[0]) == report.frames
+    assert any("truncated" in w for w in report.warnings)
+    assert _digest(cut) == before
+
+
+def test_corrupt_packets_are_skipped_with_their_timestamp(runtime: Runtime, noisy_mkv: Path, tmp_path: Path):
+    bad = _damaged_copy(noisy_mkv, tmp_path / "bad.mkv", scramble=0.33)
+    with pytest.warns(VideoDamageWarning, match=r"damaged video data at \d+\.\d{3} s"):
+        report = colorize_video(runtime, bad, tmp_path / "out.mkv", progress=False)
+    assert report.complete and 50 < report.frames < 96
+
+
+def test_truncated_mp4_without_index_is_a_clear_error(runtime: Runtime, film: Path, tmp_path: Path):
+    cut = _damaged_copy(film, tmp_path / "cut.mp4", truncate=0.5)
+    with pytest.raises(InputError, match="not a video PyAV/FFmpeg can read"):
+        colorize_video(runtime, cut, tmp_path / "out.mkv", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("codec", "suffix"), [("ffv1", ".mov"), ("prores", ".mp4"), ("prores", ".webm"), ("h264", ".webm")]
+)
+def test_codec_the_container_cannot_hold(
+    runtime: Runtime, film: Path, tmp_path: Path, codec: str, suffix: str
+):
+    with pytest.raises(InputError, match="cannot hold") as info:
+        colorize_video(runtime, film, tmp_path / f"out{suffix}", codec=codec, progress=False)
+    assert ".mkv" in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+def test_streams_the_container_cannot_hold_are_refused(runtime: Runtime, film_mkv: Path, tmp_path: Path):
+    with pytest.raises(InputError, match=r"cannot hold the input's subtitle stream[\s\S]*\.mkv"):
+        colorize_video(runtime, film_mkv, tmp_path / "out.mp4", progress=False)
+    src = tmp_path / "opus.mkv"
+    write_video(src, scene_frames(4, seed=3), audio="libopus", time_base=Fraction(1, 1000))
+    with pytest.raises(InputError, match=r"cannot hold these streams \(h264 video, audio:opus\)"):
+        colorize_video(runtime, src, tmp_path / "out.mov", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["opus.mkv"]
+
+
+def test_unwritable_output(runtime: Runtime, film: Path, tmp_path: Path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="does not exist or is not a folder"):
+        colorize_video(runtime, film, blocker / "out.mkv", progress=False)
+
+
+def test_input_equals_output(runtime: Runtime, film: Path):
+    before = _digest(film)
+    with pytest.raises(InputError, match="is the input video itself"):
+        colorize_video(runtime, film, film, progress=False)
+    assert _digest(film) == before
+
+
+def test_missing_input(runtime: Runtime, tmp_path: Path):
+    with pytest.raises(InputError, match="no such video file"):
+        colorize_video(runtime, tmp_path / "nope.mp4", tmp_path / "out.mkv", progress=False)
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+
+def test_encode_settings_defaults_and_checks(tmp_path: Path):
+    assert encode_settings(tmp_path / "a.mp4").encoder == "libx264"
+    assert encode_settings(tmp_path / "a.webm").encoder == "libvpx-vp9"
+    assert encode_settings(tmp_path / "a.mkv", codec="h265").encoder == "libx265"
+    assert encode_settings(tmp_path / "a.mkv", codec="prores").pix_fmt == "yuv422p10le"
+    assert encode_settings(tmp_path / "a.mkv", size=(47, 64)).pix_fmt == "yuv444p"  # odd height
+    vp9 = encode_settings(tmp_path / "a.webm", crf=30)
+    assert vp9.options["crf"] == "30" and vp9.options["b"] == "0"
+    with pytest.raises(InputError, match="did you mean 'hevc'"):
+        encode_settings(tmp_path / "a.mkv", codec="hevcc")
+    with pytest.raises(InputError, match="no crf"):
+        encode_settings(tmp_path / "a.mkv", codec="ffv1", crf=10)
+    with pytest.raises(InputError, match="0..51"):
+        encode_settings(tmp_path / "a.mkv", crf=99)
+    with pytest.raises(InputError, match="not both"):
+        encode_settings(tmp_path / "a.mkv", crf=20, bitrate="1M")
+    with pytest.raises(InputError, match="even frame sizes"):
+        encode_settings(tmp_path / "a.mkv", pix_fmt="yuv420p", size=(47, 64))
+    with pytest.raises(InputError, match="cannot write pixel format"):
+        encode_settings(tmp_path / "a.mkv", codec="vp9", pix_fmt="rgb24")
+
+
+def test_parse_bitrate():
+    assert parse_bitrate("8M") == 8_000_000
+    assert parse_bitrate("2500k") == 2_500_000
+    assert parse_bitrate("1.5M") == 1_500_000
+    assert parse_bitrate(640_000) == 640_000
+    for bad in ("fast", "-3M", 0, "0k"):
+        with pytest.raises(InputError, match="bitrate"):
+            parse_bitrate(bad)
+
+
+def test_reader_gives_grey_and_deep_frames(tmp_path: Path):
+    grey = tmp_path / "grey.mkv"
+    write_video(grey, scene_frames(3, seed=1), codec="ffv1", pix_fmt="gray", audio=None)
+    frames = list(VideoReader(grey))
+    assert [f.index for f in frames] == [0, 1, 2] and frames[0].image.shape == (48, 64)
+    deep = tmp_path / "deep.mkv"
+    write_video(deep, scene_frames(2, seed=1), codec="ffv1", pix_fmt="gray16le", audio=None)
+    image = next(iter(VideoReader(deep))).image
+    assert image.dtype == np.uint16 and image.shape == (48, 64)
+    colour = tmp_path / "colour.mkv"
+    write_video(colour, scene_frames(2, seed=1, colour=True), codec="ffv1", pix_fmt="yuv444p", audio=None)
+    assert next(iter(VideoReader(colour))).image.shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("name", ["film", "film_mkv"])
+def test_reader_starts_at_a_resume_point(name: str, request: pytest.FixtureRequest):
+    path = request.getfixturevalue(name)
+    everything = list(VideoReader(path))
+    tail = list(VideoReader(path, start_pts=everything[17].pts, start_index=17))
+    assert [(f.index, f.pts) for f in tail] == [(f.index, f.pts) for f in everything[17:]]
+    np.testing.assert_array_equal(tail[0].image, everything[17].image)
+
+
+def test_reader_recovers_from_a_seek_past_the_resume_point(film: Path, monkeypatch: pytest.MonkeyPatch):
+    everything = list(VideoReader(film))
+
+    def overshoot(container, stream, pts):  # a broken index: lands after the wanted frame
+        container.seek(everything[-5].pts, stream=stream, any_frame=True)
+
+    monkeypatch.setattr("colorrt.io.video._seek", overshoot)
+    tail = list(VideoReader(film, start_pts=everything[10].pts, start_index=10))
+    assert [f.pts for f in tail] == [f.pts for f in everything[10:]]
+
+
+# --- memory ----------------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read the RSS")
+def test_memory_stays_flat_over_a_long_video(runtime: Runtime, tmp_path: Path):
+    src = tmp_path / "long.mkv"
+    frames = list(scene_frames(50, (32, 48), cuts=[25], seed=8))
+    # no audio: it is only touched when the segments are assembled, after the measured frames
+    write_video(
+        src,
+        (frames[i % 50] for i in range(5000)),
+        codec="ffv1",
+        pix_fmt="gray",
+        audio=None,
+        time_base=Fraction(1, 1000),
+    )
+    rss: dict[int, float] = {}
+
+    def sample(done: int, total: int | None) -> None:
+        if done in (500, 5000):
+            rss[done] = _rss_mb()
+
+    report = colorize_video(runtime, src, tmp_path / "out.mkv", progress=False, on_progress=sample)
+    assert report.complete and report.frames == 5000
+    assert rss[5000] - rss[500] < 100, rss
+
+
+# --- DALI ------------------------------------------------------------------------------------------
+
+
+def _has_dali() -> bool:
+    try:
+        return importlib.util.find_spec("nvidia.dali") is not None
+    except ModuleNotFoundError:  # no "nvidia" namespace package at all
+        return False
+
+
+@pytest.mark.requires_cuda
+@pytest.mark.skipif(not _has_dali(), reason="NVIDIA DALI is not installed (pip install 'colorrt[gpu]')")
+def test_dali_decoder_matches_pyav(runtime: Runtime, tmp_path: Path):
+    src = tmp_path / "in.mp4"
+    write_video(src, scene_frames(20, (64, 96), seed=9), audio="aac")
+    out_cpu, out_gpu = tmp_path / "cpu.mkv", tmp_path / "gpu.mkv"
+    colorize_video(runtime, src, out_cpu, codec="ffv1", progress=False)
+    colorize_video(runtime, src, out_gpu, codec="ffv1", progress=False, decoder="dali")
+    cpu_frames, cpu_times = read_frames(out_cpu)
+    gpu_frames, gpu_times = read_frames(out_gpu)
+    assert gpu_times == cpu_times
+    for a, b in zip(cpu_frames, gpu_frames, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0  # NVDEC vs FFmpeg YUV->RGB rounding
