@@ -54,6 +54,13 @@ PLUGIN_COMMANDS: dict[str, PluginCommand] = {
         "gpu",
         "build a TensorRT engine from an ONNX model",
     ),
+    "export-triton": PluginCommand(
+        "colorrt.distributed.triton",
+        "add_export_triton_arguments",
+        "run_export_triton",
+        "scale",
+        "write a model into an NVIDIA Triton Inference Server model repository",
+    ),
 }
 
 
@@ -108,6 +115,18 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--contract", default=None, help="contract preset for a model that stores none")
     sub.add_argument("--batch-size", type=int, default=4, help="images per inference call (default 4)")
     sub.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
+    video = sub.add_argument_group("video")
+    video.add_argument("--codec", default=None, help="h264 (default for .mp4/.mkv), hevc, ffv1, prores, vp9")
+    video.add_argument(
+        "--crf", type=int, default=None, help="constant rate factor (quality) for x264/x265/vp9"
+    )
+    video.add_argument("--bitrate", default=None, help="target bitrate, e.g. 8M or 2500k")
+    video.add_argument("--pix-fmt", default=None, help="output pixel format, e.g. yuv420p, yuv444p10le")
+    video.add_argument(
+        "--temporal", type=float, default=0.6, help="chroma smoothing over time, 0 (off) .. <1 (default 0.6)"
+    )
+    video.add_argument("--resume", action="store_true", help="continue an interrupted job")
+    video.add_argument("--decoder", default="pyav", choices=("pyav", "dali"), help="video decoder")
     pages = sub.add_argument_group("comic / manga pages")
     pages.add_argument("--pages", action="store_true", help="treat a folder as comic pages (panel pipeline)")
     pages.add_argument(
@@ -116,6 +135,10 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
     pages.add_argument("--rtl", action="store_true", help="right-to-left panel order (manga)")
     pages.add_argument("--force", action="store_true", help="recolour pages that are already in colour")
     pages.add_argument("--format", default=None, help="output image format for pages, e.g. png")
+    cluster = sub.add_argument_group("cluster (Ray Data; pip install 'colorrt[scale]')")
+    cluster.add_argument("--ray", action="store_true", help="colorize a folder or a video on a Ray cluster")
+    cluster.add_argument("--address", default=None, help="Ray address (default: the running or a local one)")
+    cluster.add_argument("--workers", type=int, default=2, help="Ray actors, one Runtime each (default 2)")
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sub.set_defaults(handler=run_colorize)
 
@@ -138,6 +161,10 @@ def run_colorize(args: argparse.Namespace) -> int:
 
     if not args.input.exists():
         raise InputError(f"no such file or folder: {args.input}", "check the path")
+    if args.ray:
+        from colorrt.distributed.ray import run_colorize_ray
+
+        return run_colorize_ray(args)
     runtime = Runtime(
         args.model,
         backend=args.backend,
@@ -160,7 +187,7 @@ def run_colorize(args: argparse.Namespace) -> int:
             return _colorize_folder(runtime, args)
         output = args.output / args.input.name if args.output.is_dir() else args.output
         if args.input.suffix.lower() in VIDEO_SUFFIXES:
-            return _colorize_video(runtime, args.input, output, quiet=args.quiet)
+            return _colorize_video(runtime, args.input, output, args)
         runtime.colorize_file(args.input, output)
         if not args.quiet:
             print(f"wrote {output}")
@@ -197,13 +224,33 @@ def _colorize_pages(runtime: Runtime, args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if report.failed else EXIT_OK
 
 
-def _colorize_video(runtime: Runtime, src: Path, dst: Path, *, quiet: bool) -> int:
-    colorize_video = getattr(runtime, "colorize_video", None)
-    if colorize_video is None:
-        raise InputError(f"{src} is a video, and video support is not installed in this colorrt yet")
-    colorize_video(src, dst, progress=not quiet)
-    if not quiet:
-        print(f"wrote {dst}")
+def _colorize_video(runtime: Runtime, src: Path, dst: Path, args: argparse.Namespace) -> int:
+    try:
+        report = runtime.colorize_video(
+            src,
+            dst,
+            codec=args.codec,
+            crf=args.crf,
+            bitrate=args.bitrate,
+            pix_fmt=args.pix_fmt,
+            temporal=args.temporal,
+            resume=args.resume,
+            decoder=args.decoder,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print("colorrt: interrupted; finished segments are kept: continue with --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    for warning in report.warnings:
+        print(f"colorrt: warning: {warning}", file=sys.stderr)
+    if not report.complete:
+        print(f"colorrt: stopped early; partial file {report.partial}; resume with --resume", file=sys.stderr)
+        return EXIT_PARTIAL
+    if not args.quiet:
+        print(
+            f"wrote {dst}: {report.frames} frames, {report.fps:.1f} frames/s, "
+            f"{len(report.scene_cuts)} scene cuts"
+        )
     return EXIT_OK
 
 

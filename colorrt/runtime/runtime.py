@@ -159,6 +159,23 @@ class Runtime:
         report.seconds = time.perf_counter() - start
         return report
 
+    def colorize_video(self, src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Any:
+        """Colorize a film: streaming decode → model → encode, audio/subtitles copied bit-exact, frame
+        count and timestamps kept, chroma smoothed over time (reset at scene cuts), written atomically
+        and resumable. Options: codec, crf, bitrate, pix_fmt, temporal, resume, decoder, progress,
+        cancel. Returns a :class:`colorrt.runtime.video_job.VideoReport`."""
+        from colorrt.runtime.video_job import colorize_video
+
+        return colorize_video(self, src, dst, **options)
+
+    def stream(self, frames: Any, **options: Any) -> Any:
+        """Colorize an iterable of frames (uint8 arrays) as an ordered, pipelined generator with bounded
+        memory; ``temporal`` smooths chroma over time. Returns a
+        :class:`colorrt.runtime.stream.FrameStream` (iterate it; ``cancel()`` stops it)."""
+        from colorrt.runtime.stream import stream
+
+        return stream(self, frames, **options)
+
     def colorize_pages(
         self,
         src: str | os.PathLike[str],

@@ -1,0 +1,44 @@
+"""`colorrt colorize film.mp4 -o out.mkv` end to end through the CLI: frames, timestamps, audio kept."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from colorrt.cli import main
+from tests import synth_video, zoo
+
+
+def _film(tmp_path):
+    frames = synth_video.scene_frames(24, (48, 64), cuts=(12,), seed=1)
+    src = tmp_path / "film.mp4"
+    synth_video.write_video(src, frames, fps=12)
+    return src
+
+
+def test_cli_colorizes_a_film_keeping_frames_and_audio(tmp_path, capsys):
+    src, dst = _film(tmp_path), tmp_path / "out.mkv"
+    model = zoo.ab_model(tmp_path / "m.onnx")
+    before = src.read_bytes()
+    code = main(["colorize", str(src), "-o", str(dst), "--model", str(model), "--codec", "ffv1", "--quiet"])
+    assert code == 0
+    assert src.read_bytes() == before
+    frames_in, _ = synth_video.read_frames(src)
+    frames_out, _ = synth_video.read_frames(dst)
+    assert len(frames_out) == len(frames_in)
+    assert frames_out[0].shape == frames_in[0].shape
+    chroma = np.abs(frames_out[5].astype(int) - frames_out[5].mean(axis=2, keepdims=True)).mean()
+    assert chroma > 1  # the model put colour in
+    audio_in = [b for b, _ in synth_video.packet_bytes(src, "audio")]
+    audio_out = [b for b, _ in synth_video.packet_bytes(dst, "audio")]
+    assert audio_out == audio_in
+
+
+def test_cli_rejects_bad_codec_and_leaves_nothing(tmp_path, capsys):
+    src, dst = _film(tmp_path), tmp_path / "out.mkv"
+    model = zoo.ab_model(tmp_path / "m.onnx")
+    code = main(
+        ["colorize", str(src), "-o", str(dst), "--model", str(model), "--codec", "nonsense", "--quiet"]
+    )
+    assert code == 2
+    assert "nonsense" in capsys.readouterr().err
+    assert not dst.exists()
