@@ -8,12 +8,14 @@ destination, so a crash or a bad input never leaves a half-written file behind.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import struct
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -56,17 +58,23 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise InputError(f"no such file: {path}", "check the path")
     if not path.is_file():
         raise InputError(f"not a file: {path}", "pass an image file (or a folder where a folder is accepted)")
+    with open(path, "rb") as handle:
+        return decode_image(handle, str(path))
+
+
+def decode_image(data: bytes | BinaryIO, name: str) -> np.ndarray:
+    """Decode image bytes (or an open binary file) like :func:`read_image`; ``name`` appears in errors."""
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
             image.load()  # decode now: truncated or corrupt data fails here, not later
             upright = ImageOps.exif_transpose(image)
-            return pil_to_array(upright, source=str(path))
+            return pil_to_array(upright, source=name)
     except Image.UnidentifiedImageError as e:
         raise InputError(
-            f"not an image (or a format Pillow cannot read): {path}", "pass a PNG, JPEG, TIFF, WebP, ... file"
+            f"not an image (or a format Pillow cannot read): {name}", "pass a PNG, JPEG, TIFF, WebP, ... file"
         ) from e
     except _DECODE_ERRORS as e:
-        raise InputError(f"cannot decode image {path}: {e}", "the file is truncated or corrupt") from e
+        raise InputError(f"cannot decode image {name}: {e}", "the file is truncated or corrupt") from e
 
 
 def pil_to_array(image: Image.Image, source: str = "image") -> np.ndarray:
@@ -126,13 +134,7 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray | Image.Image) -
     unknown suffix, a format that cannot hold the image (alpha in JPEG), or a failed write.
     """
     path = Path(path)
-    fmt = format_for(path)
-    image = array if isinstance(array, Image.Image) else array_to_pil(array)
-    if fmt == "JPEG" and image.mode not in ("L", "RGB", "CMYK"):
-        raise InputError(
-            f"JPEG cannot store a {image.mode} image ({path})",
-            "write .png, .webp or .tiff to keep the alpha channel",
-        )
+    fmt, image = _writable_image(array, str(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_save(image, path, fmt)
@@ -141,6 +143,29 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray | Image.Image) -
             f"cannot write {path}: {e}", "check the folder is writable and the format fits"
         ) from e
     return path
+
+
+def encode_image(array: np.ndarray | Image.Image, name: str) -> bytes:
+    """Encode an image in the format of ``name``'s suffix, with the options :func:`write_image` uses."""
+    fmt, image = _writable_image(array, name)
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot encode {name} as {fmt}: {e}") from e
+    return buffer.getvalue()
+
+
+def _writable_image(array: np.ndarray | Image.Image, name: str) -> tuple[str, Image.Image]:
+    """The Pillow format for ``name`` and the image to save, or InputError when the format can't hold it."""
+    fmt = format_for(name)
+    image = array if isinstance(array, Image.Image) else array_to_pil(array)
+    if fmt == "JPEG" and image.mode not in ("L", "RGB", "CMYK"):
+        raise InputError(
+            f"JPEG cannot store a {image.mode} image ({name})",
+            "write .png, .webp or .tiff to keep the alpha channel",
+        )
+    return fmt, image
 
 
 def _atomic_save(image: Image.Image, path: Path, fmt: str) -> None:

@@ -9,33 +9,19 @@ destination is either the old file or the complete new one; folder pages are eac
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
-import struct
 import zipfile
-import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from colorrt.errors import InputError
-from colorrt.io.images import IMAGE_SUFFIXES, array_to_pil, format_for, list_images, pil_to_array, write_image
+from colorrt.io.images import IMAGE_SUFFIXES, decode_image, encode_image, format_for, list_images, write_image
 
 ARCHIVE_SUFFIXES = frozenset({".cbz", ".zip"})
-_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}  # as colorrt.io.images writes files
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    struct.error,
-    zlib.error,
-    Image.DecompressionBombError,
-)
 
 
 @dataclass(frozen=True)
@@ -61,33 +47,6 @@ def output_name(name: str, format: str | None) -> str:
     suffix = format.lower() if format.startswith(".") else f".{format.lower()}"
     format_for(f"page{suffix}")  # unknown or unwritable formats fail here, listing the choices
     return str(PurePosixPath(name).with_suffix(suffix))
-
-
-def decode_image(data: bytes, name: str) -> np.ndarray:
-    """Decode image bytes like :func:`colorrt.io.images.read_image` (upright; grey, RGB or RGBA;
-    16-bit grey kept); InputError naming ``name`` when they are not a readable image."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return pil_to_array(ImageOps.exif_transpose(image), source=name)
-    except Image.UnidentifiedImageError as e:
-        raise InputError(f"not an image (or a format Pillow cannot read): {name}") from e
-    except _DECODE_ERRORS as e:
-        raise InputError(f"cannot decode image {name}: {e}", "the page is truncated or corrupt") from e
-
-
-def encode_image(array: np.ndarray, name: str) -> bytes:
-    """Encode a page for ``name``'s format (from its suffix); InputError if the format cannot hold it."""
-    fmt = format_for(name)
-    image = array_to_pil(array)
-    if fmt == "JPEG" and image.mode == "RGBA":
-        raise InputError(f"JPEG cannot store the transparency of {name}", "pass --format png to keep it")
-    buffer = io.BytesIO()
-    try:
-        image.save(buffer, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot encode {name} as {fmt}: {e}") from e
-    return buffer.getvalue()
 
 
 # ----------------------------------------------------------------------------------------------- sources
