@@ -15,7 +15,7 @@ $(VENV)/.base: pyproject.toml
 
 $(VENV)/.dev: $(VENV)/.base
 	$(PIP) $(TORCH)
-	$(PIP) -e '.[export,test]'
+	$(PIP) -e '.[export,test,scale]'
 	touch $@
 
 demo: $(VENV)/.base

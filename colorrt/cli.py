@@ -47,6 +47,13 @@ PLUGIN_COMMANDS: dict[str, PluginCommand] = {
         "export",
         "export a torch checkpoint to ONNX with its colour contract",
     ),
+    "quantize": PluginCommand(
+        "colorrt.calibration",
+        "add_quantize_arguments",
+        "run_quantize",
+        "quantize",
+        "convert an ONNX model to INT8 (calibrated) or FP16, with a quality report",
+    ),
     "build": PluginCommand(
         "colorrt.engines.tensorrt",
         "add_build_arguments",

@@ -128,7 +128,7 @@ class Runtime:
     def colorize_file(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
         """Colorize an image file into ``dst`` (format from its suffix), written atomically."""
         src, dst = Path(src), Path(dst)
-        _check_distinct(src, dst)
+        check_distinct(src, dst)
         format_for(dst)  # an unwritable destination fails before any work
         write_image(dst, self.colorize(read_image(src)))
         return dst
@@ -142,12 +142,12 @@ class Runtime:
         the run goes on. A progress bar shows on a terminal when ``progress`` is true.
         """
         src_dir, dst_dir = Path(src_dir), Path(dst_dir)
-        _check_distinct(src_dir, dst_dir)
+        check_distinct(src_dir, dst_dir)
         if dst_dir.exists() and not dst_dir.is_dir():
             raise InputError(
                 f"output {dst_dir} is a file, but the input is a folder", "pass an output folder"
             )
-        files = _images_outside(src_dir, dst_dir)
+        files = images_outside(src_dir, dst_dir)
         inputs = {(src_dir / f).resolve() for f in files}
         report, start = BatchReport(), time.perf_counter()
         with progress_bar(len(files), enabled=progress, desc="colorize") as bar:
@@ -304,7 +304,8 @@ def _like_input(image: ImageLike, colour: np.ndarray) -> ImageLike:
     return array_to_pil(colour) if isinstance(image, Image.Image) else colour
 
 
-def _check_distinct(src: Path, dst: Path) -> None:
+def check_distinct(src: Path, dst: Path) -> None:
+    """Refuse a missing source, or a destination that is the source itself."""
     if not src.exists():
         raise InputError(f"no such file or folder: {src}", "check the path")
     if dst.exists() and os.path.samefile(src, dst):
@@ -313,7 +314,7 @@ def _check_distinct(src: Path, dst: Path) -> None:
         )
 
 
-def _images_outside(src_dir: Path, dst_dir: Path) -> list[Path]:
+def images_outside(src_dir: Path, dst_dir: Path) -> list[Path]:
     """Images under src_dir, leaving out an output folder nested inside it."""
     if not src_dir.is_dir():
         raise InputError(f"not a folder: {src_dir}", "pass a folder of images, or a single image file")

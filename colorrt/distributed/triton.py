@@ -1,0 +1,801 @@
+"""NVIDIA Triton Inference Server: model-repository export and the ``triton`` engine backend.
+
+:func:`export_triton` writes one model of a Triton model repository::
+
+    REPO/<name>/config.pbtxt        platform, batching, instances, tensors, the colour contract
+    REPO/<name>/1/model.onnx        (or model.plan for a TensorRT engine)
+
+The config's ``parameters`` keep the model's colour contract (JSON under ``colorrt.contract``), so a
+client needs nothing but the server's address: :class:`TritonEngine` reads the contract back from
+the served config and plugs a Triton-served model into :class:`colorrt.Runtime`
+(``Runtime("http://host:8000/name")`` or ``grpc://host:8001/name``). Pre- and postprocessing stay
+on the client, which sends the model input at render size (small) and keeps full resolution.
+
+Nothing here needs tritonclient except :class:`TritonEngine` and :func:`model_config_schema`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colorrt.contract import METADATA_KEY, PRESETS, ColorContract, preset
+from colorrt.engines.base import Engine
+from colorrt.errors import BackendError, ContractError, InputError, ModelError, require
+
+EXTRA = "scale"
+PLATFORMS = {
+    ".onnx": "onnxruntime_onnx",
+    ".plan": "tensorrt_plan",
+    ".engine": "tensorrt_plan",
+    ".trt": "tensorrt_plan",
+}
+MODEL_FILES = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
+KINDS = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
+DEFAULT_MAX_BATCH = 16  # images per request batch for models with a dynamic batch axis
+MAX_QUEUE_DELAY_US = 100  # microseconds Triton waits to fill a preferred batch
+CONTRACT_PARAMETER = METADATA_KEY  # "colorrt.contract", as in the ONNX metadata
+# ONNX element types / colorrt precisions -> Triton data types
+_DATA_TYPES = {
+    "float": "TYPE_FP32",
+    "float16": "TYPE_FP16",
+    "double": "TYPE_FP64",
+    "fp32": "TYPE_FP32",
+    "fp16": "TYPE_FP16",
+}
+_NUMPY_TYPES = {"TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_FP64": np.float64}
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+# --------------------------------------------------------------------------------------------------
+# The config
+
+
+@dataclass(frozen=True)
+class TritonTensor:
+    """One model input or output as Triton sees it (``dims`` without the batch axis when batching)."""
+
+    name: str
+    data_type: str  # TYPE_FP32, TYPE_FP16, ...
+    dims: tuple[int, ...]  # -1: any size
+
+
+@dataclass(frozen=True)
+class TritonModelConfig:
+    """What ``config.pbtxt`` says (a subset of Triton's ``inference.ModelConfig``)."""
+
+    name: str
+    platform: str
+    max_batch_size: int  # 0: the model has a fixed batch axis, given in dims
+    inputs: tuple[TritonTensor, ...]
+    outputs: tuple[TritonTensor, ...]
+    instance_count: int
+    instance_kind: str  # KIND_GPU / KIND_CPU
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_delay_us: int = MAX_QUEUE_DELAY_US
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def to_pbtxt(self) -> str:
+        """The config in protobuf text format, as Triton reads it."""
+        lines = [
+            f"name: {_quote(self.name)}",
+            f"platform: {_quote(self.platform)}",
+            f"max_batch_size: {self.max_batch_size}",
+            *_tensors("input", self.inputs),
+            *_tensors("output", self.outputs),
+        ]
+        if self.max_batch_size > 0:
+            lines += [
+                "dynamic_batching {",
+                f"  preferred_batch_size: [ {', '.join(str(s) for s in self.preferred_batch_sizes)} ]",
+                f"  max_queue_delay_microseconds: {self.max_queue_delay_us}",
+                "}",
+            ]
+        lines += ["instance_group [", f"  {{ count: {self.instance_count} kind: {self.instance_kind} }}", "]"]
+        for key, value in self.parameters.items():
+            lines.append(f"parameters {{ key: {_quote(key)} value: {{ string_value: {_quote(value)} }} }}")
+        return "\n".join(lines) + "\n"
+
+
+def _tensors(kind: str, tensors: tuple[TritonTensor, ...]) -> list[str]:
+    lines = [f"{kind} ["]
+    for i, t in enumerate(tensors):
+        dims = ", ".join(str(d) for d in t.dims)
+        comma = "," if i < len(tensors) - 1 else ""
+        lines.append(f"  {{ name: {_quote(t.name)} data_type: {t.data_type} dims: [ {dims} ] }}{comma}")
+    return [*lines, "]"]
+
+
+def _quote(text: str) -> str:
+    """A protobuf text-format string literal (C escapes; UTF-8 kept as it is)."""
+    out = []
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\{ord(ch):03o}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+# --------------------------------------------------------------------------------------------------
+# Export
+
+
+@dataclass(frozen=True)
+class TritonExport:
+    """A model written into a Triton repository."""
+
+    path: Path  # REPO/<name>
+    config: TritonModelConfig
+    model_file: Path  # REPO/<name>/1/model.onnx|plan
+    notes: tuple[str, ...] = ()  # assumptions the export had to make
+
+
+def export_triton(
+    model: str | os.PathLike[str],
+    repo: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    max_batch: int | None = None,
+    instances: int = 2,
+    kind: str = "gpu",
+    contract: ColorContract | str | None = None,
+    io_dtype: str | None = None,
+    force: bool = False,
+) -> TritonExport:
+    """Write ``model`` (``.onnx`` or a TensorRT ``.plan``) into the Triton model repository ``repo``.
+
+    Args:
+        model: the model file; a plan needs its ``.plan.json`` facts (written by ``colorrt build``).
+        repo: the repository folder (created when missing).
+        name: model name in the repository (default: the file's stem).
+        max_batch: largest batch Triton forms (default 16; a plan's profile maximum); dynamic
+            batching prefers max/4, max/2 and max.
+        instances: model instances (execution copies) per device.
+        kind: ``"gpu"`` or ``"cpu"`` instances (TensorRT plans run on GPUs only).
+        contract: contract or preset name for a model that stores none (or to override it).
+        io_dtype: ``"fp32"``/``"fp16"`` I/O of a plan (default: read with TensorRT, else fp32).
+        force: replace a model of that name already in the repository.
+
+    The model folder is written in a staging folder and renamed into place, so a polling server
+    never sees half of it.
+    """
+    source = Path(model)
+    platform = _platform(source)
+    if kind not in KINDS:
+        raise InputError(f"instance kind must be one of {sorted(KINDS)}, got {kind!r}")
+    if platform == "tensorrt_plan" and kind != "gpu":
+        raise InputError("a TensorRT plan runs on GPU instances only", "drop --kind cpu, or export the .onnx")
+    if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
+        raise InputError(f"instances must be an integer >= 1, got {instances!r}")
+    name = _model_name(name if name is not None else source.stem)
+    if platform == "onnxruntime_onnx":
+        layout, notes = _onnx_layout(source, contract, max_batch)
+    else:
+        layout, notes = _plan_layout(source, contract, max_batch, io_dtype)
+    config = _config(name, platform, layout, instances, KINDS[kind], source)
+    path = _write_repository_entry(Path(repo), name, source, config, force)
+    return TritonExport(path, config, path / "1" / MODEL_FILES[platform], tuple(notes))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    contract: ColorContract
+    max_batch_size: int
+    inputs: tuple[TritonTensor, ...]
+    outputs: tuple[TritonTensor, ...]
+
+
+def _platform(source: Path) -> str:
+    if not source.is_file():
+        raise InputError(f"no such model file: {source}", "pass an .onnx model or a TensorRT .plan")
+    platform = PLATFORMS.get(source.suffix.lower())
+    if platform is None:
+        raise ModelError(
+            f"Triton export takes .onnx models and TensorRT engines ({', '.join(sorted(PLATFORMS))}); "
+            f"got {source}",
+            "export the checkpoint to ONNX first with colorrt export",
+        )
+    return platform
+
+
+def _model_name(name: str) -> str:
+    if not _NAME_RE.fullmatch(name) or name.startswith("."):
+        raise InputError(
+            f"Triton model name {name!r} has characters that do not fit a folder and a URL",
+            "use letters, digits, '_', '-' and '.', e.g. --name colorizer",
+        )
+    return name
+
+
+def _onnx_layout(
+    source: Path, override: ColorContract | str | None, max_batch: int | None
+) -> tuple[_Layout, list[str]]:
+    from colorrt.engines.onnxruntime import describe_onnx
+
+    description = describe_onnx(source)
+    contract = _contract(override, description.contract, description.contract_problem, source)
+    contract, tensor_in = _match_tensor(contract, "input", description.inputs, source)
+    contract, tensor_out = _match_tensor(contract, "output", description.outputs, source)
+    for tensor, channels, role in (
+        (tensor_in, contract.input_channels, "input"),
+        (tensor_out, contract.output_channels, "output"),
+    ):
+        _check_shape(tensor.shape, channels, role, tensor.name, source)
+    batch = tensor_in.shape[0]
+    static_batch = batch if isinstance(batch, int) and batch > 0 else None
+    if static_batch is not None and max_batch is not None:
+        raise InputError(
+            f"{source} has a fixed batch size of {static_batch}: Triton cannot batch its requests",
+            "drop --max-batch, or re-export the model with a dynamic batch axis",
+        )
+    max_batch_size = 0 if static_batch is not None else _max_batch(max_batch, None, source)
+    fixed = contract.size_rule == "fixed"
+    in_dims = [_dim(d) for d in tensor_in.shape]
+    in_dims[1] = contract.input_channels
+    if fixed:  # the contract pins the render size even where the graph leaves it open
+        if any(d not in (-1, contract.render_size) for d in in_dims[2:]):
+            raise ContractError(
+                f"{source}: input {tensor_in.name!r} is {in_dims[2]}x{in_dims[3]} but contract "
+                f"'{contract.name}' renders at {contract.render_size}x{contract.render_size}",
+                "pass the --contract that matches this model",
+            )
+        in_dims[2:] = [contract.render_size] * 2
+    out_dims = [_dim(d) for d in tensor_out.shape]
+    out_dims[1] = contract.output_channels
+    skip = 0 if max_batch_size == 0 else 1
+    inputs = (TritonTensor(tensor_in.name, _data_type(tensor_in.dtype, source), tuple(in_dims[skip:])),)
+    outputs = (TritonTensor(tensor_out.name, _data_type(tensor_out.dtype, source), tuple(out_dims[skip:])),)
+    notes = [] if static_batch is None else [f"fixed batch {static_batch}: no dynamic batching"]
+    return _Layout(contract, max_batch_size, inputs, outputs), notes
+
+
+def _plan_layout(
+    source: Path, override: ColorContract | str | None, max_batch: int | None, io_dtype: str | None
+) -> tuple[_Layout, list[str]]:
+    from colorrt.engines.trt_plan import read_facts
+
+    facts = read_facts(source)
+    contract = _contract(override, facts.contract, None, source)
+    if not facts.profiles:
+        raise ModelError(f"{source}: its facts list no optimization profile", "rebuild it with colorrt build")
+    tensor = facts.profiles[0].tensor(contract.input_name)
+    low, high = tensor.min, tensor.max
+    if low[0] > 1:
+        raise ModelError(
+            f"{source}: its profile starts at batch {low[0]}; Triton needs engines that take batch 1",
+            "rebuild with --batch 1:OPT:MAX",
+        )
+    max_batch_size = _max_batch(max_batch, high[0], source)
+    dims = tuple(lo if lo == hi else -1 for lo, hi in zip(low[1:], high[1:], strict=True))
+    notes = []
+    if io_dtype is None:
+        io_dtype, note = _plan_io_dtype(source)
+        if note:
+            notes.append(note)
+    data_type = _data_type(io_dtype, source)
+    inputs = (TritonTensor(contract.input_name, data_type, dims),)
+    # the output's size is the network's business (ECCV16 returns a quarter of its input): left open
+    outputs = (TritonTensor(contract.output_name, data_type, (contract.output_channels, -1, -1)),)
+    notes.append(
+        f"TensorRT plan built with TensorRT {facts.trt_version} on {facts.gpu_name}: the Triton server "
+        "must run the same TensorRT version on the same GPU model"
+    )
+    return _Layout(contract, max_batch_size, inputs, outputs), notes
+
+
+def _plan_io_dtype(source: Path) -> tuple[str, str | None]:
+    """The plan's input dtype, read with TensorRT when it is installed; else fp32 (with a note)."""
+    try:
+        import tensorrt  # noqa: F401
+    except Exception:  # not installed, or no usable CUDA driver: fall back to the common case
+        return (
+            "fp32",
+            "TensorRT is not installed here: assumed fp32 inputs/outputs (pass --io-dtype fp16 if not)",
+        )
+    from colorrt.engines.tensorrt import inspect_plan
+
+    tensors = inspect_plan(source, layers=True)["io_tensors"]
+    dtype = {"float32": "fp32", "float16": "fp16"}.get(tensors[0]["dtype"])
+    if dtype is None:
+        raise ModelError(f"{source}: input dtype {tensors[0]['dtype']} is not fp32 or fp16")
+    return dtype, None
+
+
+def _contract(
+    override: ColorContract | str | None, stored: ColorContract | None, problem: str | None, source: Path
+) -> ColorContract:
+    if isinstance(override, str):
+        return preset(override)
+    if override is not None:
+        return override
+    if stored is None:
+        raise ContractError(
+            f"{source} carries no colour contract ({problem or 'none stored'}); Triton's config needs one",
+            f"pass --contract NAME with one of: {', '.join(sorted(PRESETS))}",
+        )
+    return stored
+
+
+def _match_tensor(
+    contract: ColorContract, role: str, tensors: list[Any], source: Path
+) -> tuple[ColorContract, Any]:
+    """The graph tensor the contract names; a single tensor of another name is taken (presets use
+    generic names)."""
+    wanted = getattr(contract, f"{role}_name")
+    for tensor in tensors:
+        if tensor.name == wanted:
+            return contract, tensor
+    if len(tensors) == 1:
+        return contract.replace(**{f"{role}_name": tensors[0].name}), tensors[0]
+    raise ContractError(
+        f"{source}: contract '{contract.name}' names {role} {wanted!r}; the model's {role}s are "
+        f"{[t.name for t in tensors]}"
+    )
+
+
+def _check_shape(shape: tuple, channels: int, role: str, name: str, source: Path) -> None:
+    if len(shape) != 4:
+        raise ContractError(
+            f"{source}: {role} {name!r} has shape {list(shape)}; colorrt expects NCHW (4 dims)"
+        )
+    found = shape[1] if isinstance(shape[1], int) and shape[1] > 0 else None
+    if found is not None and found != channels:
+        raise ContractError(
+            f"{source}: {role} {name!r} has {found} channels; its contract expects {channels}",
+            "pass the --contract that matches this model",
+        )
+
+
+def _dim(value: int | str | None) -> int:
+    return value if isinstance(value, int) and value > 0 else -1
+
+
+def _data_type(dtype: str, source: Path) -> str:
+    data_type = _DATA_TYPES.get(dtype)
+    if data_type is None:
+        raise ModelError(f"{source}: tensor type {dtype} cannot be served; expected float32 or float16")
+    return data_type
+
+
+def _max_batch(requested: int | None, limit: int | None, source: Path) -> int:
+    if requested is None:
+        return limit if limit is not None else DEFAULT_MAX_BATCH
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise InputError(f"max batch must be an integer >= 1, got {requested!r}")
+    if limit is not None and requested > limit:
+        raise InputError(
+            f"--max-batch {requested} is larger than the engine's profile maximum of {limit} ({source})",
+            f"pass --max-batch {limit} or less, or rebuild the engine with a larger --batch range",
+        )
+    return requested
+
+
+def _preferred(max_batch_size: int) -> tuple[int, ...]:
+    return tuple(sorted({s for s in (max_batch_size // 4, max_batch_size // 2, max_batch_size) if s >= 2}))
+
+
+def _config(
+    name: str, platform: str, layout: _Layout, instances: int, kind: str, source: Path
+) -> TritonModelConfig:
+    from colorrt import __version__
+
+    return TritonModelConfig(
+        name=name,
+        platform=platform,
+        max_batch_size=layout.max_batch_size,
+        inputs=layout.inputs,
+        outputs=layout.outputs,
+        instance_count=instances,
+        instance_kind=kind,
+        preferred_batch_sizes=_preferred(layout.max_batch_size) or (max(1, layout.max_batch_size),),
+        parameters={
+            CONTRACT_PARAMETER: layout.contract.to_json(),
+            "colorrt.version": __version__,
+            "colorrt.source": source.name,
+        },
+    )
+
+
+def _write_repository_entry(
+    repo: Path, name: str, source: Path, config: TritonModelConfig, force: bool
+) -> Path:
+    """Stage REPO/<name> next to the repository, then rename it into place."""
+    repo.mkdir(parents=True, exist_ok=True)
+    target = repo / name
+    if target.exists() and not force:
+        raise InputError(f"{target} already exists", "pass --force (force=True) to replace it")
+    staging = _staging_parent(repo) / f".colorrt-triton-{name}-{secrets.token_hex(4)}"
+    staging.mkdir()
+    old = None
+    try:
+        version = staging / "1"
+        version.mkdir()
+        shutil.copy2(source, version / MODEL_FILES[config.platform])
+        if config.platform == "onnxruntime_onnx":
+            _copy_external_data(source, version)
+        (staging / "config.pbtxt").write_text(config.to_pbtxt(), encoding="utf-8")
+        if target.exists():
+            old = target.with_name(f".colorrt-old-{name}-{secrets.token_hex(4)}")
+            os.rename(target, old)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and not target.exists():
+            os.rename(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _staging_parent(repo: Path) -> Path:
+    """The repository's parent when it is writable and on the same file system (a polling server
+    then never sees the staging folder), else the repository itself."""
+    parent = repo.resolve().parent
+    try:
+        same_device = os.stat(parent).st_dev == os.stat(repo).st_dev
+    except OSError:
+        return repo
+    return parent if same_device and os.access(parent, os.W_OK) else repo
+
+
+def _copy_external_data(source: Path, version: Path) -> None:
+    """Copy the files holding an ONNX model's external tensors (kept at their relative locations)."""
+    import onnx
+
+    model = onnx.load(str(source), load_external_data=False)
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), None)
+        if location is None:
+            continue
+        target = version / location
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                shutil.copy2(source.parent / location, target)
+            except OSError as e:
+                if e.errno == errno.ENOENT:
+                    raise ModelError(
+                        f"{source} keeps tensor {tensor.name!r} in {location}, which is missing",
+                        "keep the external data file beside the model",
+                    ) from e
+                raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading configs back
+
+
+def model_config_schema() -> Any:
+    """Triton's ``inference.ModelConfig`` protobuf class, as shipped in tritonclient.
+
+    ``tritonclient.grpc`` refuses to import without its ``grpc`` extra (grpcio, protobuf < 7), yet
+    the generated ``model_config_pb2`` it holds needs only protobuf: it is loaded from its file then.
+    """
+    try:
+        from tritonclient.grpc import model_config_pb2
+
+        return model_config_pb2.ModelConfig
+    except (ImportError, RuntimeError):
+        pass
+    tritonclient = require("tritonclient", EXTRA, "reading Triton model configs")
+    import importlib.util
+    import sys
+
+    module_name = "colorrt_triton_model_config_pb2"
+    if module_name not in sys.modules:
+        path = Path(tritonclient.__file__).parent / "grpc" / "model_config_pb2.py"
+        if not path.is_file():
+            raise BackendError(
+                f"this tritonclient has no model_config_pb2.py ({path})", "upgrade tritonclient"
+            )
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[module_name] = module
+    return sys.modules[module_name].ModelConfig
+
+
+def parse_config(text: str) -> Any:
+    """A ``config.pbtxt`` parsed against Triton's schema; InputError saying where it is wrong."""
+    from google.protobuf import text_format
+
+    message = model_config_schema()()
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as e:
+        raise InputError(f"not a valid Triton model config: {e}") from e
+    return message
+
+
+# --------------------------------------------------------------------------------------------------
+# Client engine
+
+
+@dataclass(frozen=True)
+class TritonURL:
+    """Where a served model is: ``http(s)://host:port/name[/version]`` or ``grpc(s)://...``."""
+
+    protocol: str  # http or grpc
+    secure: bool
+    address: str  # host:port
+    model: str
+    version: str = ""
+
+    @classmethod
+    def parse(cls, text: str | os.PathLike[str]) -> TritonURL:
+        """Parse a model URL; ``Path`` mangling (``http:/host``) and the KServe form
+        ``/v2/models/NAME[/versions/N]`` are accepted."""
+        raw = os.fspath(text)
+        match = re.fullmatch(r"(https?|grpcs?):/+([^/]+)/(.+)", raw.strip())
+        if match is None:
+            raise InputError(
+                f"{raw!r} is not a Triton model URL",
+                "use http://HOST:8000/MODEL (or grpc://HOST:8001/MODEL, optionally /MODEL/VERSION)",
+            )
+        scheme, address, path = match.groups()
+        parts = [p for p in path.split("/") if p]
+        if parts[:2] == ["v2", "models"]:
+            parts = [p for p in parts[2:] if p != "versions"]
+        if not 1 <= len(parts) <= 2:
+            raise InputError(f"{raw!r}: expected /MODEL or /MODEL/VERSION after the address, got /{path}")
+        if ":" not in address:
+            address += ":8001" if scheme.startswith("grpc") else (":443" if scheme == "https" else ":8000")
+        version = parts[1] if len(parts) == 2 else ""
+        return cls(scheme.rstrip("s"), scheme.endswith("s"), address, parts[0], version)
+
+    def __str__(self) -> str:
+        scheme = self.protocol + ("s" if self.secure else "")
+        return f"{scheme}://{self.address}/{self.model}" + (f"/{self.version}" if self.version else "")
+
+
+class TritonEngine(Engine):
+    """A model served by Triton Inference Server, as a colorrt engine (backend ``"triton"``).
+
+    The contract comes from the served config's ``colorrt.contract`` parameter (written by
+    :func:`export_triton`) unless ``contract`` is given. Batches larger than the config's
+    ``max_batch_size`` are sent in several requests. Arrays stay on the host (``device="cpu"``):
+    where the model runs is the server's business.
+
+    Args:
+        url: ``http://host:8000/model`` or ``grpc://host:8001/model`` (``/model/version`` too).
+        contract: a contract or preset name overriding the served one.
+        device: ``"auto"`` or ``"cpu"``.
+        timeout_s: seconds to wait for the server when connecting and per request.
+    """
+
+    name = "triton"
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str],
+        contract: ColorContract | str | None = None,
+        device: str = "auto",
+        timeout_s: float = 60.0,
+        threads: int | None = None,
+    ) -> None:
+        if device not in ("auto", "cpu"):
+            raise BackendError(
+                f"the triton backend exchanges host arrays; device {device!r} does not apply",
+                "use device='auto': the server decides where the model runs",
+            )
+        if threads is not None:
+            raise BackendError(
+                "threads= does not apply to the triton backend", "set the server's instance count"
+            )
+        self.url = TritonURL.parse(url)
+        self.path = str(self.url)
+        self.timeout_s = float(timeout_s)
+        self._module = _client_module(self.url.protocol)
+        self._client = self._connect()
+        config = self._config()
+        self.config = config
+        self.max_batch_size = int(config.get("max_batch_size", 0))
+        self.contract = self._resolve_contract(contract, config)
+        self.input_dtype = self._input_dtype(config)
+        self.fixed_batch = self._fixed_batch(config)  # None: any batch up to max_batch_size
+
+    def _connect(self) -> Any:
+        from tritonclient.utils import InferenceServerException
+
+        try:
+            if self.url.protocol == "http":
+                client = self._module.InferenceServerClient(
+                    self.url.address,
+                    ssl=self.url.secure,
+                    connection_timeout=self.timeout_s,
+                    network_timeout=self.timeout_s,
+                )
+                ready = client.is_model_ready(self.url.model, self.url.version)
+            else:
+                client = self._module.InferenceServerClient(self.url.address, ssl=self.url.secure)
+                ready = client.is_model_ready(self.url.model, self.url.version, client_timeout=self.timeout_s)
+        except (InferenceServerException, OSError, ConnectionError) as e:
+            raise BackendError(
+                f"cannot reach the Triton server at {self.url.address}: {e}",
+                "start it (tritonserver --model-repository REPO) or check the host and port "
+                "(HTTP 8000, gRPC 8001 by default)",
+            ) from e
+        if not ready:
+            client.close()
+            raise BackendError(
+                f"model {self.url.model!r} is not ready on the Triton server at {self.url.address}",
+                "check the server log; in explicit model-control mode load it first",
+            )
+        return client
+
+    def _config(self) -> dict[str, Any]:
+        if self.url.protocol == "http":
+            return self._client.get_model_config(self.url.model, self.url.version)
+        reply = self._client.get_model_config(
+            self.url.model, self.url.version, as_json=True, client_timeout=self.timeout_s
+        )
+        return reply.get("config", reply)
+
+    def _resolve_contract(
+        self, override: ColorContract | str | None, config: dict[str, Any]
+    ) -> ColorContract:
+        if isinstance(override, str):
+            contract = preset(override)
+        elif override is not None:
+            contract = override
+        else:
+            stored = config.get("parameters", {}).get(CONTRACT_PARAMETER, {}).get("string_value")
+            if not stored:
+                raise ContractError(
+                    f"served model {self.url.model!r} has no {CONTRACT_PARAMETER} parameter in its config",
+                    "export it with colorrt export-triton, or pass --contract NAME",
+                )
+            contract = ColorContract.from_json(stored)
+        inputs = config.get("input", [])
+        outputs = config.get("output", [])
+        if len(inputs) == 1 and contract.input_name != inputs[0]["name"]:
+            contract = contract.replace(input_name=inputs[0]["name"])
+        if len(outputs) == 1 and contract.output_name != outputs[0]["name"]:
+            contract = contract.replace(output_name=outputs[0]["name"])
+        return contract
+
+    def _input_dtype(self, config: dict[str, Any]) -> type:
+        for tensor in config.get("input", []):
+            if tensor["name"] == self.contract.input_name:
+                data_type = tensor.get("data_type", "TYPE_FP32")
+                if data_type not in _NUMPY_TYPES:
+                    raise ModelError(
+                        f"served input {tensor['name']!r} has type {data_type}; expected FP32/FP16"
+                    )
+                return _NUMPY_TYPES[data_type]
+        raise ContractError(
+            f"the served model has no input {self.contract.input_name!r} "
+            f"(inputs: {[t['name'] for t in config.get('input', [])]})"
+        )
+
+    def _fixed_batch(self, config: dict[str, Any]) -> int | None:
+        """The batch size a model without batching (max_batch_size 0) was built for."""
+        if self.max_batch_size:
+            return None
+        tensor = next(t for t in config.get("input", []) if t["name"] == self.contract.input_name)
+        dims = [int(d) for d in tensor.get("dims", [])]
+        return dims[0] if len(dims) == 4 and dims[0] > 0 else None
+
+    def _infer_impl(self, batch: Any) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        count = batch.shape[0]
+        step = self.fixed_batch or self.max_batch_size or count
+        parts = [self._request(_padded(batch[i : i + step], self.fixed_batch)) for i in range(0, count, step)]
+        out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return out[:count]
+
+    def _request(self, batch: np.ndarray) -> np.ndarray:
+        from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+        data = self._module.InferInput(
+            self.contract.input_name, list(batch.shape), np_to_triton_dtype(batch.dtype)
+        )
+        data.set_data_from_numpy(batch)
+        wanted = self._module.InferRequestedOutput(self.contract.output_name)
+        try:
+            if self.url.protocol == "http":
+                reply = self._client.infer(
+                    self.url.model, [data], model_version=self.url.version, outputs=[wanted]
+                )
+            else:
+                reply = self._client.infer(
+                    self.url.model,
+                    [data],
+                    model_version=self.url.version,
+                    outputs=[wanted],
+                    client_timeout=self.timeout_s,
+                )
+        except InferenceServerException as e:
+            raise BackendError(f"Triton inference on {self.url} failed: {e}") from e
+        return np.asarray(reply.as_numpy(self.contract.output_name), dtype=np.float32)
+
+    def close(self) -> None:
+        """Close the connection to the server."""
+        client, self._client = getattr(self, "_client", None), None
+        if client is not None:
+            client.close()
+        super().close()
+
+
+def _padded(chunk: np.ndarray, size: int | None) -> np.ndarray:
+    """A chunk filled up to a fixed batch size with copies of its last item."""
+    if size is None or chunk.shape[0] == size:
+        return chunk
+    return np.concatenate([chunk, np.repeat(chunk[-1:], size - chunk.shape[0], axis=0)])
+
+
+def _client_module(protocol: str) -> Any:
+    """``tritonclient.http`` or ``tritonclient.grpc`` (the latter raises RuntimeError without grpcio)."""
+    try:
+        return require(f"tritonclient.{protocol}", EXTRA, "the triton backend")
+    except RuntimeError as e:
+        raise BackendError(
+            f"tritonclient is installed without {protocol} support: {e}",
+            f"pip install 'tritonclient[{protocol}]', or use an http:// model URL",
+        ) from e
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line (`colorrt export-triton`)
+
+
+def add_export_triton_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``colorrt export-triton``'s flags (named like :func:`export_triton`'s keyword arguments)."""
+    parser.add_argument("model", type=Path, help="model: .onnx, or a TensorRT .plan with its .plan.json")
+    parser.add_argument("--repo", type=Path, required=True, help="Triton model repository folder")
+    parser.add_argument("--name", default=None, help="model name in the repository (default: file stem)")
+    parser.add_argument(
+        "--max-batch", type=int, default=None, help="largest batch Triton forms (default 16, or the plan's)"
+    )
+    parser.add_argument("--instances", type=int, default=2, help="model instances per device (default 2)")
+    parser.add_argument("--kind", choices=sorted(KINDS), default="gpu", help="instance kind (default gpu)")
+    parser.add_argument("--contract", default=None, help="contract preset for a model that stores none")
+    parser.add_argument(
+        "--io-dtype",
+        choices=("fp32", "fp16"),
+        default=None,
+        help="a plan's input/output type (default: read)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace a model of that name in the repository")
+    return parser
+
+
+def run_export_triton(args: argparse.Namespace) -> TritonExport:
+    """Run ``colorrt export-triton`` and print what was written."""
+    result = export_triton(
+        args.model,
+        args.repo,
+        name=args.name,
+        max_batch=args.max_batch,
+        instances=args.instances,
+        kind=args.kind,
+        contract=args.contract,
+        io_dtype=args.io_dtype,
+        force=args.force,
+    )
+    config = result.config
+    batching = f"max batch {config.max_batch_size}" if config.max_batch_size else "fixed batch"
+    instances = f"{config.instance_count}x {config.instance_kind}"
+    print(f"wrote {result.path} ({config.platform}, {batching}, {instances})")
+    for note in result.notes:
+        print(f"  note: {note}")
+    print(f"  serve: tritonserver --model-repository {Path(args.repo).resolve()}")
+    print(f"  use:   colorrt colorize IN -o OUT --model http://HOST:8000/{config.name}")
+    return result
