@@ -1,6 +1,6 @@
 """torch eager FP32 vs ONNX Runtime FP32 (CPU) on CycleGAN ResNet-9 at 256x256, batch 1 and 4, in one run.
 
-    python benchmarks/bench_engines.py [--repeats 5] [--out results/engines.json]
+python benchmarks/bench_engines.py [--repeats 5] [--out results/engines.json]
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ SIZE = 256  # pixels, the render size CycleGAN was trained at
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batches", default="1,4")
     parser.add_argument("--out", default=None)
