@@ -13,7 +13,6 @@ from PIL import Image
 from colorrt import cli
 from colorrt.cli import PluginCommand, main
 from colorrt.io.images import read_image, write_image
-from colorrt.runtime import Runtime
 from tests import zoo
 
 
@@ -113,12 +112,13 @@ def test_bare_model_with_contract_flag_works(models, photo, tmp_path):
     assert out.is_file()
 
 
-@pytest.mark.skipif(hasattr(Runtime, "colorize_video"), reason="video support is installed")
-def test_video_without_video_support(models, tmp_path, capsys):
+def test_garbage_video_is_one_clear_error(models, tmp_path, capsys):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\x00" * 64)
-    assert main(["colorize", str(video), "-o", str(tmp_path / "o.mp4"), "--model", str(models["ab"])]) == 2
-    assert "video support is not installed" in _error_of(capsys)
+    out = tmp_path / "o.mp4"
+    assert main(["colorize", str(video), "-o", str(out), "--model", str(models["ab"])]) == 2
+    assert "clip.mp4" in _error_of(capsys)
+    assert not out.exists()
 
 
 def test_info_prints_contract_shapes_precision(models, capsys):
