@@ -1,0 +1,370 @@
+"""``quantize``: FP32 ONNX -> FP16 or INT8 ONNX with a quality report, and the ``colorrt quantize`` command.
+
+Steps: check the source model and options (before anything slow), draw the calibration and held-out
+pictures, convert into a hidden temporary file beside the destination, compare it with the FP32
+model on the held-out pictures, write the report (JSON beside the output), and only then rename the
+file into place. A failed ``max_delta_e`` check, like any error, leaves no model file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from colorrt.calibration import model as onnx_model
+from colorrt.calibration.dataset import (
+    DEFAULT_MAX_SAMPLES,
+    MIN_SAMPLES,
+    CalibrationSet,
+    load_calibration_set,
+    synthetic_set,
+)
+from colorrt.calibration.fp16 import DEFAULT_KEEP_FP32_OPS, write_fp16
+from colorrt.calibration.int8 import DEFAULT_PERCENTILE, METHODS, TARGETS, Int8Options, write_int8
+from colorrt.calibration.report import QualityReport, check_quality, evaluate
+from colorrt.contract import ColorContract
+from colorrt.errors import InputError
+
+DEFAULT_REPORT_SAMPLES = 8
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    """What :func:`quantize` wrote and measured."""
+
+    path: Path
+    source: Path
+    precision: str
+    target: str | None
+    method: str | None
+    calibration: str | None  # CalibrationSet.describe() of the calibration pictures (INT8)
+    report: QualityReport | None
+    report_path: Path | None
+    facts: dict[str, Any] = field(default_factory=dict)  # also stored in the file's metadata
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """A few lines for the terminal (the quality report included)."""
+        how = self.precision.upper()
+        if self.precision == "int8":
+            how += f", target {self.target}, {self.method} calibration on {self.calibration}"
+        lines = [f"wrote {self.path} ({how}) in {self.seconds:.1f} s"]
+        if self.report is not None:
+            lines.append(self.report.summary())
+        if self.report_path is not None:
+            lines.append(f"report: {self.report_path}")
+        return "\n".join(lines)
+
+
+def quantize(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | None = None,
+    *,
+    precision: str = "int8",
+    calib: str | os.PathLike[str] | CalibrationSet | None = None,
+    eval_source: str | os.PathLike[str] | CalibrationSet | None = None,
+    target: str = "tensorrt",
+    method: str = "entropy",
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+    report_samples: int = DEFAULT_REPORT_SAMPLES,
+    exclude_nodes: Sequence[str] = (),
+    exclude_op_types: Sequence[str] = (),
+    keep_fp32_ops: Sequence[str] = DEFAULT_KEEP_FP32_OPS,
+    keep_head_fp32: bool = True,
+    percentile: float = DEFAULT_PERCENTILE,
+    seed: int = 0,
+    contract: ColorContract | str | None = None,
+    report: bool = True,
+    report_path: str | os.PathLike[str] | None = None,
+    max_delta_e: float | None = None,
+    progress: Progress | None = None,
+) -> QuantizeResult:
+    """Convert an FP32 colorization ONNX model to INT8 (Q/DQ) or FP16 and report its quality.
+
+    Args:
+        src: FP32 ONNX model carrying its colour contract (or pass ``contract``).
+        dst: output ``.onnx``; default ``<model>.int8.onnx`` / ``<model>.int8-cpu.onnx`` /
+            ``<model>.fp16.onnx`` beside the source.
+        precision: ``"int8"`` or ``"fp16"``.
+        calib: INT8 calibration pictures: a folder of images, a CBZ/zip of pages, a video, or a
+            :class:`CalibrationSet`. Unless ``eval_source`` is given, ``report_samples`` of them are
+            held out of calibration for the report.
+        eval_source: pictures for the quality report (default: held out from ``calib``; for FP16
+            without ``calib``, seeded synthetic pictures).
+        target, method, percentile, exclude_nodes, exclude_op_types, keep_head_fp32: see
+            :func:`colorrt.calibration.quantize_int8`; ``keep_fp32_ops``: see
+            :func:`colorrt.calibration.convert_fp16`.
+        max_samples: most calibration pictures drawn from ``calib``.
+        report_samples: held-out pictures in the quality report.
+        seed: which pictures are drawn and held out.
+        report: compare with FP32 on the held-out pictures (returned, and written as JSON).
+        report_path: where the JSON report goes (default ``<output>.report.json``).
+        max_delta_e: fail (:class:`~colorrt.calibration.report.QualityError`, nothing written but the
+            report) when the mean CIEDE2000 vs FP32 exceeds it.
+        progress: called with a line of text at each stage.
+    """
+    started = time.perf_counter()
+    say = progress or (lambda _text: None)
+    options = _check_options(
+        precision, calib, target, method, percentile, seed, report, max_delta_e, report_samples
+    )
+    int8 = Int8Options(
+        target, method, tuple(exclude_nodes), tuple(exclude_op_types), keep_head_fp32, percentile, seed
+    )
+    source = onnx_model.load_source(src, contract)
+    dst = onnx_model.check_destination(dst or default_output(source.path, precision, target), source.path)
+    calibration, held_out = _samples(
+        source, options, calib, eval_source, max_samples, report_samples, seed, say
+    )
+    temp = onnx_model.temporary_path(dst, precision)
+    try:
+        if precision == "int8":
+            say(f"calibrating ({method}, target {target}) on {calibration.describe()} ...")
+            facts = write_int8(source, calibration, temp, int8).to_dict()
+        else:
+            say("converting to FP16 mixed precision ...")
+            facts = write_fp16(source, temp, keep_fp32_ops=keep_fp32_ops, keep_head_fp32=keep_head_fp32)
+        quality, quality_path = None, None
+        if report:
+            say(f"comparing with FP32 on {held_out.describe()} ...")
+            quality = evaluate(
+                source.path,
+                temp,
+                held_out,
+                precision=precision,
+                target=target if precision == "int8" else None,
+                max_delta_e=max_delta_e,
+            )
+            quality = _renamed(quality, dst)
+            quality_path = quality.write_json(Path(report_path) if report_path else default_report_path(dst))
+            check_quality(quality, quality_path)
+        os.replace(temp, dst)
+    finally:
+        temp.unlink(missing_ok=True)
+    return QuantizeResult(
+        path=dst,
+        source=source.path,
+        precision=precision,
+        target=target if precision == "int8" else None,
+        method=method if precision == "int8" else None,
+        calibration=calibration.describe() if calibration is not None else None,
+        report=quality,
+        report_path=quality_path,
+        facts=facts,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def default_output(src: Path, precision: str, target: str) -> Path:
+    """``m.onnx`` -> ``m.fp16.onnx``, ``m.int8.onnx`` (TensorRT form) or ``m.int8-cpu.onnx``."""
+    tag = "int8-cpu" if precision == "int8" and target == "cpu" else precision
+    return src.with_name(f"{src.stem}.{tag}.onnx")
+
+
+def default_report_path(dst: Path) -> Path:
+    """``m.int8.onnx`` -> ``m.int8.report.json``."""
+    return dst.with_name(f"{dst.stem}.report.json")
+
+
+@dataclass(frozen=True)
+class _Checked:
+    precision: str
+    report: bool
+
+
+def _check_options(
+    precision: str,
+    calib: Any,
+    target: str,
+    method: str,
+    percentile: float,
+    seed: int,
+    report: bool,
+    max_delta_e: float | None,
+    report_samples: int,
+) -> _Checked:
+    if precision not in ("int8", "fp16"):
+        raise InputError(f"precision must be 'int8' or 'fp16', got {precision!r}")
+    Int8Options(target, method, percentile=percentile, seed=seed)  # validates the choices
+    if precision == "int8" and calib is None:
+        raise InputError(
+            "INT8 needs calibration pictures: --calib DIR (a folder of images, a .cbz of pages or a video)",
+            "pass --calib path/to/pictures representative of what the model will colorize, or use --fp16",
+        )
+    if max_delta_e is not None and (not report or not max_delta_e > 0):
+        raise InputError(
+            f"--max-delta-e needs the quality report and a positive bound, got {max_delta_e} "
+            f"with report={report}"
+        )
+    if report and report_samples < 1:
+        raise InputError(
+            f"report_samples must be >= 1 when reporting, got {report_samples}", "or pass --no-report"
+        )
+    return _Checked(precision, report)
+
+
+def _samples(
+    source: onnx_model.SourceModel,
+    options: _Checked,
+    calib: Any,
+    eval_source: Any,
+    max_samples: int,
+    report_samples: int,
+    seed: int,
+    say: Progress,
+) -> tuple[CalibrationSet | None, CalibrationSet | None]:
+    """(calibration set or None for FP16, held-out set or None without a report)."""
+    contract = source.contract
+    held_out = None
+    if options.report and eval_source is not None:
+        held_out = _load(eval_source, contract, report_samples, seed, min_samples=1)
+    if options.precision == "fp16":
+        if options.report and held_out is None:
+            held_out = (
+                _load(calib, contract, report_samples, seed, min_samples=1)
+                if calib is not None
+                else synthetic_set(contract, report_samples, seed)
+            )
+        return None, held_out
+    if not options.report or held_out is not None:
+        return _load(calib, contract, max_samples, seed), held_out
+    if isinstance(calib, CalibrationSet):
+        return calib.split(_holdout_count(len(calib), report_samples, str(calib.origin)), seed)
+    say(f"reading calibration pictures from {calib} ...")
+    drawn = load_calibration_set(
+        calib, contract, max_samples=max_samples + report_samples, seed=seed, min_samples=MIN_SAMPLES + 1
+    )
+    return drawn.split(_holdout_count(len(drawn), report_samples, str(calib)), seed)
+
+
+def _load(
+    source: Any, contract: ColorContract, count: int, seed: int, min_samples: int = MIN_SAMPLES
+) -> CalibrationSet:
+    if isinstance(source, CalibrationSet):
+        return source
+    return load_calibration_set(source, contract, max_samples=count, seed=seed, min_samples=min_samples)
+
+
+def _holdout_count(found: int, wanted: int, origin: str) -> int:
+    """Held-out pictures: ``wanted``, but at most a third of a small source and never leaving fewer
+    than MIN_SAMPLES to calibrate on."""
+    holdout = min(wanted, max(1, found // 3), found - MIN_SAMPLES)
+    if holdout < 1:
+        raise InputError(
+            f"{origin}: {found} pictures are too few to calibrate on {MIN_SAMPLES} and hold some out for the "
+            "quality report",
+            "add pictures, pass a separate --eval-source, or --no-report",
+        )
+    return holdout
+
+
+def _renamed(report: QualityReport, dst: Path) -> QualityReport:
+    """The report names the final output, not the temporary file it was measured on."""
+    from dataclasses import replace
+
+    return replace(report, converted=str(dst))
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+
+
+def add_quantize_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``colorrt quantize`` flags to ``parser`` (each named like a :func:`quantize` keyword)."""
+    parser.description = (
+        "Convert an FP32 ONNX colorization model to INT8 (Q/DQ, calibrated on --calib pictures) or FP16 "
+        "mixed precision, and compare it with FP32 on held-out pictures (printed and saved as JSON)."
+    )
+    parser.add_argument("--model", type=Path, required=True, help="FP32 ONNX model (from colorrt export)")
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--int8", dest="precision", action="store_const", const="int8", help="INT8 Q/DQ")
+    kind.add_argument(
+        "--fp16", dest="precision", action="store_const", const="fp16", help="FP16 mixed precision"
+    )
+    kind.add_argument("--precision", choices=("int8", "fp16"), help="same as --int8 / --fp16")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None, help="output .onnx (default beside the model)"
+    )
+    parser.add_argument(
+        "--calib", default=None, help="calibration pictures: folder of images, .cbz, or video"
+    )
+    parser.add_argument(
+        "--eval-source", default=None, help="pictures for the report (default: held out of --calib)"
+    )
+    parser.add_argument("--target", choices=TARGETS, default="tensorrt", help="INT8 form (default tensorrt)")
+    parser.add_argument(
+        "--method", choices=METHODS, default="entropy", help="calibration method (default entropy)"
+    )
+    parser.add_argument(
+        "--percentile", type=float, default=DEFAULT_PERCENTILE, help="for --method percentile"
+    )
+    parser.add_argument(
+        "--max-samples", type=int, default=DEFAULT_MAX_SAMPLES, help="most calibration pictures"
+    )
+    parser.add_argument(
+        "--report-samples", type=int, default=DEFAULT_REPORT_SAMPLES, help="held-out pictures"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="which pictures are drawn and held out")
+    parser.add_argument("--exclude-node", dest="exclude_nodes", action="append", default=[], metavar="NAME")
+    parser.add_argument(
+        "--exclude-op-type", dest="exclude_op_types", action="append", default=[], metavar="OP"
+    )
+    parser.add_argument(
+        "--keep-fp32-op",
+        dest="keep_fp32_ops",
+        action="append",
+        default=[],
+        metavar="OP",
+        help=f"FP16: another op type kept in FP32 (always: {', '.join(DEFAULT_KEEP_FP32_OPS)})",
+    )
+    parser.add_argument(
+        "--quantize-head",
+        dest="keep_head_fp32",
+        action="store_false",
+        help="also convert the last weighted layer and what follows it (kept in FP32 by default)",
+    )
+    parser.add_argument("--contract", default=None, help="contract preset for a model that stores none")
+    parser.add_argument(
+        "--max-delta-e", type=float, default=None, help="fail when mean CIEDE2000 vs FP32 exceeds it"
+    )
+    parser.add_argument("--no-report", dest="report", action="store_false", help="skip the FP32 comparison")
+    parser.add_argument(
+        "--report-path", type=Path, default=None, help="JSON report (default <output>.report.json)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    return parser
+
+
+def run_quantize(args: argparse.Namespace) -> QuantizeResult:
+    """Run :func:`quantize` from parsed CLI arguments and print its summary."""
+    result = quantize(
+        args.model,
+        args.output,
+        precision=args.precision,
+        calib=args.calib,
+        eval_source=args.eval_source,
+        target=args.target,
+        method=args.method,
+        max_samples=args.max_samples,
+        report_samples=args.report_samples,
+        exclude_nodes=args.exclude_nodes,
+        exclude_op_types=args.exclude_op_types,
+        keep_fp32_ops=tuple(DEFAULT_KEEP_FP32_OPS) + tuple(args.keep_fp32_ops),
+        keep_head_fp32=args.keep_head_fp32,
+        percentile=args.percentile,
+        seed=args.seed,
+        contract=args.contract,
+        report=args.report,
+        report_path=args.report_path,
+        max_delta_e=args.max_delta_e,
+        progress=None if args.quiet else lambda text: print(text, file=sys.stderr, flush=True),
+    )
+    if not args.quiet:
+        print(result.summary())
+    return result
