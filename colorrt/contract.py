@@ -124,7 +124,8 @@ class ColorContract:
         version = data.pop("contract_version", CONTRACT_VERSION)
         if version > CONTRACT_VERSION:
             raise ContractError(
-                f"contract format version {version} is newer than this colorrt understands ({CONTRACT_VERSION})",
+                f"contract format version {version} is newer than this colorrt understands "
+                f"({CONTRACT_VERSION})",
                 "upgrade colorrt",
             )
         known = {f.name for f in dataclasses.fields(cls)}
@@ -250,7 +251,7 @@ def preset(name: str) -> ColorContract:
     close = difflib.get_close_matches(name, choices, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"choose one of {choices}"
     if name == "eccv16":
-        hint = "the eccv16 contract carries bin centres from the checkpoint: export the model with colorrt export"
+        hint = "the eccv16 contract holds the checkpoint's bin centres: export the model with colorrt export"
     raise ContractError(f"unknown contract preset '{name}'; presets: {choices}", hint)
 
 
