@@ -21,7 +21,7 @@ $(VENV)/.dev: $(VENV)/.base
 demo: $(VENV)/.base
 	mkdir -p out
 	$(VENV)/bin/colorrt colorize examples/old_photo.jpg -o out/old_photo_color.png
-	@echo "wrote out/old_photo_color.png"
+	$(VENV)/bin/colorrt colorize examples/old_film.mp4 -o out/old_film_color.mkv
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check colorrt tests benchmarks training

@@ -41,6 +41,9 @@ from colorrt.errors import InputError, ModelError
 
 TARGETS = ("tensorrt", "cpu")
 METHODS = ("entropy", "minmax", "percentile")
+# Percentile: the best or within 0.01 dE00 of the best on both models measured (docs/benchmarks.md);
+# entropy needs many samples (0.31 with 64 pictures, 1.73 with 27 on the default model).
+DEFAULT_METHOD = "percentile"
 DEFAULT_PERCENTILE = 99.99  # percent of |activation| values inside the range (percentile calibration)
 # Kept in float on every target: no int8 kernels, and quantizing their parameters only loses accuracy.
 FLOAT_OP_TYPES = (
@@ -109,7 +112,7 @@ class Int8Options:
     """Settings of one INT8 quantization (validated on creation)."""
 
     target: str = "tensorrt"
-    method: str = "entropy"
+    method: str = DEFAULT_METHOD
     exclude_nodes: tuple[str, ...] = ()
     exclude_op_types: tuple[str, ...] = ()
     keep_head_fp32: bool = True
@@ -173,7 +176,7 @@ def quantize_int8(
     *,
     calib: str | os.PathLike[str] | CalibrationSet,
     target: str = "tensorrt",
-    method: str = "entropy",
+    method: str = DEFAULT_METHOD,
     max_samples: int = DEFAULT_MAX_SAMPLES,
     exclude_nodes: Sequence[str] = (),
     exclude_op_types: Sequence[str] = (),
@@ -189,8 +192,8 @@ def quantize_int8(
         dst: the ``.onnx`` file to write (atomically: on any error nothing is left behind).
         calib: a folder of images, a CBZ/zip of pages, a video, or a :class:`CalibrationSet`.
         target: ``"tensorrt"`` (symmetric int8, zero points 0) or ``"cpu"`` (ONNX Runtime U8S8).
-        method: activation-range calibration: ``"entropy"`` (KL divergence), ``"minmax"`` or
-            ``"percentile"`` (``percentile`` percent of the values inside the range).
+        method: activation-range calibration: ``"percentile"`` (``percentile`` percent of the
+            values inside the range; the default), ``"entropy"`` (KL divergence) or ``"minmax"``.
         max_samples: most calibration pictures read from ``calib`` (a CalibrationSet is used whole).
         exclude_nodes: node names kept in float.
         exclude_op_types: op types kept in float, besides :data:`FLOAT_OP_TYPES`.

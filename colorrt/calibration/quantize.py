@@ -26,7 +26,14 @@ from colorrt.calibration.dataset import (
     synthetic_set,
 )
 from colorrt.calibration.fp16 import DEFAULT_KEEP_FP32_OPS, write_fp16
-from colorrt.calibration.int8 import DEFAULT_PERCENTILE, METHODS, TARGETS, Int8Options, write_int8
+from colorrt.calibration.int8 import (
+    DEFAULT_METHOD,
+    DEFAULT_PERCENTILE,
+    METHODS,
+    TARGETS,
+    Int8Options,
+    write_int8,
+)
 from colorrt.calibration.report import QualityReport, check_quality, evaluate
 from colorrt.contract import ColorContract
 from colorrt.errors import InputError
@@ -71,7 +78,7 @@ def quantize(
     calib: str | os.PathLike[str] | CalibrationSet | None = None,
     eval_source: str | os.PathLike[str] | CalibrationSet | None = None,
     target: str = "tensorrt",
-    method: str = "entropy",
+    method: str = DEFAULT_METHOD,
     max_samples: int = DEFAULT_MAX_SAMPLES,
     report_samples: int = DEFAULT_REPORT_SAMPLES,
     exclude_nodes: Sequence[str] = (),
@@ -299,7 +306,10 @@ def add_quantize_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     )
     parser.add_argument("--target", choices=TARGETS, default="tensorrt", help="INT8 form (default tensorrt)")
     parser.add_argument(
-        "--method", choices=METHODS, default="entropy", help="calibration method (default entropy)"
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"calibration method (default {DEFAULT_METHOD})",
     )
     parser.add_argument(
         "--percentile", type=float, default=DEFAULT_PERCENTILE, help="for --method percentile"
