@@ -4,14 +4,17 @@ TensorRT 11 takes INT8 only from QuantizeLinear/DequantizeLinear pairs in the gr
 INT8 through ONNX Runtime's fused Q/DQ kernels. The two want different graphs, so a file is made for
 one target (stored in its ``colorrt.quant_target`` metadata):
 
-* ``tensorrt``: symmetric signed int8 everywhere (every zero point 0), per-channel weights, Q/DQ only
-  on the inputs of layers with weights (Conv, ConvTranspose, Gemm), float biases: the placement
-  TensorRT's explicit-quantization guide recommends (and NVIDIA ModelOpt produces); TensorRT fuses
-  the rest.
+* ``tensorrt``: symmetric signed int8 everywhere (every zero point 0, weights in [-127, 127]),
+  per-channel weights (ConvTranspose per input channel, the form TensorRT's deconvolutions take),
+  Q/DQ only on the inputs of layers with weights (Conv, ConvTranspose, Gemm), float biases: the
+  placement TensorRT's explicit-quantization guide recommends (and NVIDIA ModelOpt produces);
+  TensorRT fuses the rest.
 * ``cpu``: uint8 activations (asymmetric, so ReLU outputs use the whole range) with symmetric
-  per-channel int8 weights and int32 biases, Q/DQ on every operator ONNX Runtime can run in int8,
+  per-channel 7-bit weights and int32 biases, Q/DQ on every operator ONNX Runtime can run in int8,
   so that its graph optimizer fuses ``DQ -> Conv -> Q`` into ``QLinearConv``. U8S8 is ONNX Runtime's
-  fast path on x86 without VNNI (S8S8 runs at about half its speed there).
+  x86 fast path (S8S8 runs at about half its speed without VNNI); 7-bit weights keep the u8 x s8
+  pair sums of CPUs without VNNI from saturating (with 8-bit weights the default model's output
+  was visibly wrong: mean CIEDE2000 3.5 instead of 0.25).
 
 Normalizations, softmax and the model's head (its last layer with weights and everything after it)
 stay in float by default; more nodes can be excluded by name or op type. Before a file is written
@@ -41,8 +44,8 @@ from colorrt.errors import InputError, ModelError
 
 TARGETS = ("tensorrt", "cpu")
 METHODS = ("entropy", "minmax", "percentile")
-# Percentile: the best or within 0.01 dE00 of the best on both models measured (docs/benchmarks.md);
-# entropy needs many samples (0.31 with 64 pictures, 1.73 with 27 on the default model).
+# Percentile: the best, or within 0.02 CIEDE2000 of the best, on every model and target measured
+# (docs/benchmarks.md); entropy needs many pictures (0.31 with 64, 1.73 with 27 on one model).
 DEFAULT_METHOD = "percentile"
 DEFAULT_PERCENTILE = 99.99  # percent of |activation| values inside the range (percentile calibration)
 # Kept in float on every target: no int8 kernels, and quantizing their parameters only loses accuracy.

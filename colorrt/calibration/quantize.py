@@ -321,9 +321,21 @@ def add_quantize_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
         "--report-samples", type=int, default=DEFAULT_REPORT_SAMPLES, help="held-out pictures"
     )
     parser.add_argument("--seed", type=int, default=0, help="which pictures are drawn and held out")
-    parser.add_argument("--exclude-node", dest="exclude_nodes", action="append", default=[], metavar="NAME")
     parser.add_argument(
-        "--exclude-op-type", dest="exclude_op_types", action="append", default=[], metavar="OP"
+        "--exclude-node",
+        dest="exclude_nodes",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="INT8: keep this node in float (repeatable)",
+    )
+    parser.add_argument(
+        "--exclude-op-type",
+        dest="exclude_op_types",
+        action="append",
+        default=[],
+        metavar="OP",
+        help="INT8: keep every node of this op type in float (repeatable; normalizations, softmax always)",
     )
     parser.add_argument(
         "--keep-fp32-op",
