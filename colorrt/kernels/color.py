@@ -173,19 +173,24 @@ def l_to_gray(lightness: np.ndarray) -> np.ndarray:
 def linear_to_srgb_u8(lin: np.ndarray) -> np.ndarray:
     """uint8 sRGB codes of linear light: ``round(255 * linear_to_srgb(clip(lin, 0, 1)))``, exactly.
 
-    A lookup table of decision thresholds replaces the power function: 4096 cells over 0..1, each
-    holding at most one code boundary (the closest two are 3.0e-4 apart in linear light), so the
-    code is the cell's base code plus one comparison. NaN maps to 0.
+    A lookup table of decision thresholds replaces the power function: the linear range is cut into
+    cells, each holding at most one code boundary, so the code is the cell's base code plus one
+    comparison. float32 cells are the top bits of the float itself (exponent and 12 mantissa bits:
+    no multiply-and-convert pass); float64 uses 4096 even cells (the closest two boundaries are
+    3.0e-4 apart in linear light). NaN maps to 0.
     """
     lin = _as_float(np.asarray(lin), "linear_to_srgb_u8")
-    base, thresholds = _u8_threshold_lut(lin.dtype.str)
-    cells = len(base)
-    x = np.minimum(lin, 1.0)  # NaN stays NaN; thresholds are <= 2, so x never passes the last cell
-    index = np.multiply(x, cells)
-    with np.errstate(invalid="ignore"):  # NaN and -inf cast to some integer; mode="clip" tames it
-        index = index.astype(np.intp)
-    codes = np.take(base, index, mode="clip")
-    codes += np.take(thresholds, index, mode="clip") <= x  # False for NaN: NaN maps to 0
+    x = np.minimum(lin, 1.0)  # NaN stays NaN; +inf and overshoot land in the cell of 1.0
+    if x.dtype == np.float32:
+        base, thresholds = _u8_float32_bits_lut()
+        cell = np.empty(x.shape, dtype=np.intp)  # take() would convert int32 indices itself, slower
+        np.right_shift(x.view(np.int32), _FLOAT32_CELL_SHIFT, out=cell)  # negative floats: < 0, clipped
+    else:
+        base, thresholds = _u8_threshold_lut(x.dtype.str)
+        with np.errstate(invalid="ignore"):  # NaN and -inf cast to some integer; mode="clip" tames it
+            cell = np.multiply(x, len(base)).astype(np.intp)
+    codes = np.take(base, cell, mode="clip")
+    codes += np.take(thresholds, cell, mode="clip") <= x  # False for NaN: NaN maps to 0
     return codes
 
 
@@ -278,10 +283,11 @@ def _lab_f(t: np.ndarray) -> None:
 def _lab_f_inverse(f: np.ndarray) -> None:
     """Inverse of CIE f in place: cube above LAB_F_KNEE, linear below."""
     low = f <= LAB_F_KNEE
-    low_values = (f[low] - LAB_F_OFFSET) / LAB_KAPPA
+    linear = f - LAB_F_OFFSET  # both branches everywhere: cheaper than gathering the low ones
+    linear /= LAB_KAPPA
     cube = f * f
     np.multiply(cube, f, out=f)
-    f[low] = low_values
+    np.copyto(f, linear, where=low)
 
 
 def _cbrt_inplace(t: np.ndarray) -> None:
@@ -313,6 +319,37 @@ def _y_luts(bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for lut in luts:
         lut.flags.writeable = False
     return luts
+
+
+_FLOAT32_CELL_SHIFT = 11  # float32 bits >> 11: 8 exponent bits and the top 12 of the 23 mantissa bits
+
+
+@functools.cache
+def _u8_float32_bits_lut() -> tuple[np.ndarray, np.ndarray]:
+    """Per float32-bits cell of 0..1: base code and the one code boundary inside (or +inf).
+
+    Cells run up to the one starting at 1.0, plus a last cell that every positive NaN is clipped
+    to (base 0). A threshold is the smallest float32 at or above the float64 boundary, so comparing
+    float32 values with it decides exactly as comparing them with the boundary would.
+    """
+    boundaries = np.empty(255)
+    _srgb_to_linear((np.arange(1, 256) - 0.5) / 255.0, boundaries)  # linear value where code k starts
+    exact = boundaries.astype(np.float32)
+    exact = np.where(exact < boundaries, np.nextafter(exact, np.float32(np.inf)), exact)
+    one_cell = int(np.float32(1.0).view(np.int32)) >> _FLOAT32_CELL_SHIFT
+    starts = (np.arange(one_cell + 1, dtype=np.int64) << _FLOAT32_CELL_SHIFT).astype(np.int32)
+    starts = starts.view(np.float32)
+    base = np.searchsorted(exact, starts, side="right").astype(np.uint8)
+    inside = exact.view(np.int32) >> _FLOAT32_CELL_SHIFT
+    if len(np.unique(inside)) != len(inside):
+        raise AssertionError("two sRGB code boundaries share a float32 cell; use a smaller shift")
+    thresholds = np.full(one_cell + 2, np.inf, dtype=np.float32)
+    thresholds[inside] = exact
+    thresholds[inside[exact == starts[inside]]] = np.inf  # a boundary on a cell start is already in base
+    base = np.append(base, np.uint8(0))  # the NaN cell
+    base.flags.writeable = False
+    thresholds.flags.writeable = False
+    return base, thresholds
 
 
 @functools.cache

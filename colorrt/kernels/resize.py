@@ -11,7 +11,7 @@ Each axis has a banded weight matrix (a few taps per output pixel), precomputed 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -28,6 +28,34 @@ def resize_bilinear(planes: np.ndarray, out_hw: Sequence[int], antialias: bool =
     Float32 in -> float32 out, float64 -> float64. Leading axes (channels, batch) are resized
     independently. A size equal to the input's leaves that axis as it is (a copy).
     """
+    planes, rows, cols, rows_first = _plan(planes, out_hw, antialias)
+    if rows_first:
+        return _apply_cols(_apply_rows(planes, rows), cols)
+    return _apply_rows(_apply_cols(planes, cols), rows)
+
+
+def resize_bilinear_bands(
+    planes: np.ndarray, out_hw: Sequence[int], band_rows: int, antialias: bool = True
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """:func:`resize_bilinear` delivered in bands of ``band_rows`` output rows: ``(rows, values)``.
+
+    The values equal ``resize_bilinear(planes, out_hw)[..., rows, :]`` bit for bit. A caller that
+    works band by band (the merge with full-resolution L) keeps its temporaries in the CPU cache.
+    """
+    if band_rows < 1:
+        raise InputError(f"resize_bilinear_bands: band_rows must be >= 1, got {band_rows}")
+    planes, rows, cols, rows_first = _plan(planes, out_hw, antialias)
+    source = planes if rows_first else _apply_cols(planes, cols)
+    for start in range(0, rows.index.shape[0], band_rows):
+        band = slice(start, start + band_rows)
+        values = _apply_rows(source, rows, band)
+        yield band, _apply_cols(values, cols) if rows_first else values
+
+
+def _plan(
+    planes: np.ndarray, out_hw: Sequence[int], antialias: bool
+) -> tuple[np.ndarray, _Taps, _Taps, bool]:
+    """Checked planes, the taps of both axes and whether rows go first (the cheaper order)."""
     planes = np.asarray(planes)
     out_h, out_w = _check_args(planes, out_hw)
     in_h, in_w = planes.shape[-2:]
@@ -35,9 +63,7 @@ def resize_bilinear(planes: np.ndarray, out_hw: Sequence[int], antialias: bool =
     cols = _axis_taps(in_w, out_w, antialias)
     rows_first = rows.taps * out_h * in_w + _LAST_AXIS_COST * cols.taps * out_h * out_w
     cols_first = _LAST_AXIS_COST * cols.taps * in_h * out_w + rows.taps * out_h * out_w
-    if rows_first <= cols_first:
-        return _apply_cols(_apply_rows(planes, rows), cols)
-    return _apply_rows(_apply_cols(planes, cols), rows)
+    return planes, rows, cols, rows_first <= cols_first
 
 
 def resize_weights(in_size: int, out_size: int, antialias: bool = True) -> np.ndarray:
@@ -101,14 +127,15 @@ def _dense_weights(in_size: int, out_size: int, antialias: bool) -> np.ndarray:
     return dense
 
 
-def _apply_rows(x: np.ndarray, taps: _Taps) -> np.ndarray:
+def _apply_rows(x: np.ndarray, taps: _Taps, band: slice = slice(None)) -> np.ndarray:
+    """Output rows ``band`` of the row pass (all rows by default)."""
     if taps.identity:
-        return x.copy()
-    weight = taps.weight_as(x.dtype)
-    out = x[..., taps.index[:, 0], :]
+        return x[..., band, :].copy()
+    index, weight = taps.index[band], taps.weight_as(x.dtype)[band]
+    out = x[..., index[:, 0], :]
     out *= weight[:, 0, None]
     for k in range(1, taps.taps):
-        term = x[..., taps.index[:, k], :]
+        term = x[..., index[:, k], :]
         term *= weight[:, k, None]
         out += term
     return out

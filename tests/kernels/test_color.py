@@ -177,6 +177,18 @@ def test_linear_to_srgb_u8_is_exact_rounding() -> None:
         np.testing.assert_array_equal(linear_to_srgb_u8(special), [0, 0, 255, 255])
 
 
+def test_linear_to_srgb_u8_float32_rounds_the_float32_value_exactly() -> None:
+    """float32 cells come from the float's bits: check the values right at every code boundary."""
+    boundaries = srgb_to_linear((np.arange(1, 256) - 0.5) / 255).astype(np.float32)
+    near = [np.nextafter(boundaries, np.float32(d)) for d in (-1, 2)]
+    rng = np.random.default_rng(5)
+    lin = np.concatenate([boundaries, *near, rng.random(500_000).astype(np.float32) ** 3])
+    expected = np.rint(linear_to_srgb(np.clip(lin.astype(np.float64), 0, 1)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(linear_to_srgb_u8(lin), expected)
+    strided = np.stack([lin, lin])[:, ::3]  # a non-contiguous view reads the same
+    np.testing.assert_array_equal(linear_to_srgb_u8(strided)[1], expected[::3])
+
+
 def test_bad_inputs_raise_input_error() -> None:
     with pytest.raises(InputError, match="3 channels"):
         rgb_to_lab(np.zeros((4, 4, 4)))

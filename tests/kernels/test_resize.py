@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from colorrt.errors import InputError
-from colorrt.kernels.resize import resize_bilinear, resize_weights
+from colorrt.kernels.resize import resize_bilinear, resize_bilinear_bands, resize_weights
 
 torch = pytest.importorskip("torch")
 
@@ -75,6 +75,20 @@ def test_antialias_removes_aliasing() -> None:
     checker = (np.indices((60, 60)).sum(axis=0) % 2).astype(np.float32)
     assert np.abs(resize_bilinear(checker, (20, 20), antialias=True) - 0.5).max() < 0.01
     assert np.abs(resize_bilinear(checker, (20, 20), antialias=False) - 0.5).max() > 0.4
+
+
+@pytest.mark.parametrize(("in_hw", "out_hw"), SHAPES)
+@pytest.mark.parametrize("band_rows", [1, 3, 32])
+def test_bands_equal_the_whole_resize_bit_for_bit(
+    in_hw: tuple[int, int], out_hw: tuple[int, int], band_rows: int
+) -> None:
+    planes = np.random.default_rng(3).standard_normal((2, *in_hw)).astype(np.float32)
+    whole = resize_bilinear(planes, out_hw)
+    joined = np.full_like(whole, np.nan)
+    for rows, values in resize_bilinear_bands(planes, out_hw, band_rows):
+        assert values.shape[-2] <= band_rows
+        joined[..., rows, :] = values
+    np.testing.assert_array_equal(joined, whole)
 
 
 def test_same_size_is_a_copy() -> None:
