@@ -205,6 +205,7 @@ class StreamOptions:
         scene_threshold: scene-cut threshold; None takes the detector's default (27).
         min_scene_len: frames a scene lasts at least.
         motion_sigma: luminance change (CIE L) treated as motion by the stabilizer; None ignores motion.
+        compensate_pans: the stabilizer follows global camera motion (pans) before blending.
         workers: threads for the per-frame NumPy work of the prepare and merge stages (each; default:
             one per CPU, up to 4).
     """
@@ -215,6 +216,7 @@ class StreamOptions:
     scene_threshold: float | None = None
     min_scene_len: int = MIN_SCENE_LEN
     motion_sigma: float | None = MOTION_SIGMA
+    compensate_pans: bool = True
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
 
     def __post_init__(self) -> None:
@@ -284,7 +286,11 @@ class ColorizeStages:
         self.detector = (
             SceneCutDetector(options.scene_threshold, options.min_scene_len) if smoothing else None
         )
-        self.stabilizer = ChromaStabilizer(options.temporal, options.motion_sigma) if smoothing else None
+        self.stabilizer = (
+            ChromaStabilizer(options.temporal, options.motion_sigma, options.compensate_pans)
+            if smoothing
+            else None
+        )
         if initial_state is not None and smoothing:
             self.detector.restore(initial_state.detector)
             self.stabilizer.restore(initial_state.stabilizer)

@@ -13,6 +13,7 @@ temporal consistency along the motion, where smoothing can also smear colour.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,13 @@ MIN_SCENE_LEN = 15  # frames: a cut closer than this to the previous one is igno
 ADAPTIVE_RATIO = 1.5  # a cut's score must also be this many times the recent average (fast pans)
 ADAPTIVE_WINDOW = 8  # frames of recent scores averaged for the adaptive test
 MOTION_SIGMA = 6.0  # CIE L units: luminance change at which a pixel counts as moving (weight e^-1)
+# A pan is trusted when the correlation peak stands this many times the expected noise maximum,
+# sqrt(2 ln N), above the surface's mean (in its standard deviations). Measured peak-to-sidelobe
+# ratios: grainy pans 9 (48x64) and 30 (144x256); unrelated pictures at most 4.9 and 7.4.
+SHIFT_PSR_FACTOR = 2.0
+SHIFT_LOWPASS = 0.15  # cycles/pixel: Gaussian weight on the cross spectrum; grain lives above it
+MAX_SHIFT_FRACTION = 0.25  # a global shift larger than this share of the frame is not a pan
+MIN_SHIFT_PX = 0.1  # smaller global shifts are estimation noise: a still shot is not resampled
 
 
 def block_mean(image: np.ndarray, width: int = DETECT_WIDTH, samples: int = BLOCK_SAMPLES) -> np.ndarray:
@@ -167,12 +175,23 @@ class ChromaStabilizer:
     smoothed, moving ones follow the model. ``strength`` 0 turns smoothing off; 0.6 removes most
     flicker while a colour change settles within a few frames.
 
+    With ``compensate_pans`` (and luma given), the running average first follows the camera: the
+    global translation between the previous and the current luminance is found by phase correlation
+    and the past ab is moved by it (bilinear), so a pan is smoothed along the motion instead of
+    smearing colour across it; pixels that entered the frame take the model's ab.
+
     Args:
         strength: weight of the past, 0 <= strength < 1.
         motion_sigma: luminance change (CIE L units) that counts as motion; ``None`` ignores motion.
+        compensate_pans: follow global camera motion before blending (needs luma).
     """
 
-    def __init__(self, strength: float = 0.6, motion_sigma: float | None = MOTION_SIGMA) -> None:
+    def __init__(
+        self,
+        strength: float = 0.6,
+        motion_sigma: float | None = MOTION_SIGMA,
+        compensate_pans: bool = True,
+    ) -> None:
         if not 0.0 <= strength < 1.0:
             raise InputError(
                 f"temporal strength must be in [0, 1), got {strength}",
@@ -180,6 +199,7 @@ class ChromaStabilizer:
             )
         self.strength = float(strength)
         self.motion_sigma = motion_sigma
+        self.compensate_pans = compensate_pans
         self._ab: np.ndarray | None = None
         self._luma: np.ndarray | None = None
 
@@ -196,15 +216,32 @@ class ChromaStabilizer:
         if self.strength == 0.0 or cut or previous is None or previous.shape != ab.shape:
             out = ab
         else:
-            weight = self._weight(luma)
+            previous, previous_luma, inside = self._follow_pan(previous, luma)
+            weight = self._weight(luma, previous_luma)
+            if inside is not None:
+                weight = weight * inside
             out = (ab + weight * (previous - ab)).astype(np.float32, copy=False)
         self._ab, self._luma = out, luma
         return out
 
-    def _weight(self, luma: np.ndarray | None) -> np.ndarray | float:
-        if self.motion_sigma is None or luma is None or self._luma is None or self._luma.shape != luma.shape:
+    def _follow_pan(
+        self, previous: np.ndarray, luma: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(past ab, past luma, inside mask) moved by the global shift; unchanged when there is none."""
+        if not self.compensate_pans or luma is None or self._luma is None or self._luma.shape != luma.shape:
+            return previous, self._luma, None
+        shift = global_shift(self._luma, luma)
+        if shift is None or max(abs(shift[0]), abs(shift[1])) < MIN_SHIFT_PX:
+            return previous, self._luma, None
+        moved, inside = shift_bilinear(np.concatenate([previous, self._luma[None]]), shift)
+        return moved[:2], moved[2], inside
+
+    def _weight(self, luma: np.ndarray | None, previous_luma: np.ndarray | None) -> np.ndarray | float:
+        if self.motion_sigma is None or luma is None or previous_luma is None:
             return self.strength
-        change = (luma - self._luma) / self.motion_sigma
+        if previous_luma.shape != luma.shape:
+            return self.strength
+        change = (luma - previous_luma) / self.motion_sigma
         return (self.strength * np.exp(-(change * change))).astype(np.float32)
 
     def reset(self) -> None:
@@ -347,6 +384,91 @@ def warp_bilinear(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.n
     top = image[:, y0, x0] * (1 - fx) + image[:, y0, x1] * fx
     bottom = image[:, y1, x0] * (1 - fx) + image[:, y1, x1] * fx
     return top * (1 - fy) + bottom * fy, inside
+
+
+def shift_bilinear(image: np.ndarray, shift: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A (C, h, w) image moved by a uniform ``(dy, dx)``: :func:`warp_bilinear` with flow ``-shift``.
+
+    Four shifted slices instead of a per-pixel gather (about 20x faster at render size). Returns the
+    moved image (0 outside) and the (h, w) mask of pixels whose source lies inside the image.
+    """
+    height, width = image.shape[-2:]
+    out = np.zeros_like(image)
+    inside = np.zeros((height, width), dtype=bool)
+    (row, fy), (col, fx) = (_split_offset(-d) for d in shift)
+    rows = _valid_span(row, fy, height)
+    cols = _valid_span(col, fx, width)
+    if rows is None or cols is None:
+        return out, inside
+    (y0, y1), (x0, x1) = rows, cols
+
+    def tap(dy: int, dx: int) -> np.ndarray:
+        return image[:, y0 + row + dy : y1 + row + dy, x0 + col + dx : x1 + col + dx]
+
+    top = tap(0, 0) * (1 - fx) + (tap(0, 1) * fx if fx else 0)
+    region = top * (1 - fy)
+    if fy:
+        region += (tap(1, 0) * (1 - fx) + (tap(1, 1) * fx if fx else 0)) * fy
+    out[:, y0:y1, x0:x1] = region
+    inside[y0:y1, x0:x1] = True
+    return out, inside
+
+
+def _split_offset(offset: float) -> tuple[int, float]:
+    whole = int(np.floor(offset))
+    return whole, float(offset - whole)
+
+
+def _valid_span(offset: int, fraction: float, size: int) -> tuple[int, int] | None:
+    """Output indices ``[start, stop)`` whose taps ``i + offset`` (and ``+ 1`` when fractional) exist."""
+    start = max(0, -offset)
+    stop = min(size, size - offset - (1 if fraction else 0))
+    return (start, stop) if stop > start else None
+
+
+def global_shift(previous: np.ndarray, current: np.ndarray) -> tuple[float, float] | None:
+    """``(dy, dx)`` with ``current[y, x] ~ previous[y - dy, x - dx]``: the camera's pan, in pixels.
+
+    Phase correlation made robust to film grain: the cross spectrum of the windowed frames is
+    half-whitened (divided by the square root of its magnitude) and low-passed, then the peak is
+    refined to sub-pixel by a parabola on each axis (about 0.02 px on 144x256 grainy pans). None when
+    the peak does not stand out (unrelated or flat pictures) or the shift is too large for a pan.
+    """
+    shape = previous.shape
+    window, lowpass = _correlation_filters(shape)
+    spectra = [np.fft.rfft2((x - x.mean()) * window) for x in (previous, current)]
+    cross = spectra[1] * np.conj(spectra[0])
+    cross /= np.sqrt(np.abs(cross)) + 1e-12
+    cross *= lowpass
+    surface = np.fft.irfft2(cross, s=shape)
+    peak = np.unravel_index(int(np.argmax(surface)), shape)
+    spread = surface.std()
+    threshold = SHIFT_PSR_FACTOR * np.sqrt(2 * np.log(surface.size))
+    if not spread > 0 or (surface[peak] - surface.mean()) / spread < threshold:
+        return None
+    shift = tuple(_refined_peak(surface, peak, axis) for axis in range(2))
+    if any(abs(value) > MAX_SHIFT_FRACTION * size for value, size in zip(shift, shape, strict=True)):
+        return None
+    return shift
+
+
+@functools.lru_cache(maxsize=8)
+def _correlation_filters(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Hann window of the frames and Gaussian low-pass of the cross spectrum, per frame shape."""
+    window = np.outer(np.hanning(shape[0]), np.hanning(shape[1]))
+    fy, fx = np.fft.fftfreq(shape[0])[:, None], np.fft.rfftfreq(shape[1])[None, :]
+    return window, np.exp(-(fx * fx + fy * fy) / (2 * SHIFT_LOWPASS**2))
+
+
+def _refined_peak(surface: np.ndarray, peak: tuple[int, ...], axis: int) -> float:
+    """Sub-pixel position of ``peak`` along ``axis`` (parabola through 3 points), as a signed shift."""
+    size = surface.shape[axis]
+    before, after = list(peak), list(peak)
+    before[axis], after[axis] = (peak[axis] - 1) % size, (peak[axis] + 1) % size
+    left, centre, right = surface[tuple(before)], surface[peak], surface[tuple(after)]
+    curvature = left - 2 * centre + right
+    value = peak[axis] + (0.5 * (left - right) / curvature if curvature < 0 else 0.0)
+    return float(value - size if value > size / 2 else value)
 
 
 def _check_warp_inputs(
