@@ -8,11 +8,13 @@ A converted file keeps the source's colour contract and gains two metadata entri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,17 +174,32 @@ def prepare_graph(source: SourceModel, path: Path) -> Any:
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    try:  # on a copy: the pre-processing may move the weights of the proto it gets to external files
-        quant_pre_process(_copy(source.proto), path)
-    except Exception as e:  # symbolic shape inference fails on some graphs (Einsum); ONNX's own is enough
-        _log.info("symbolic shape inference failed (%s); using ONNX shape inference only", e)
-        quant_pre_process(_copy(source.proto), path, skip_symbolic_shape=True)
+    path = Path(path).absolute()  # the working directory changes below
+    with tempfile.TemporaryDirectory(prefix="colorrt-prepare-") as scratch, _working_directory(scratch):
+        try:  # on a copy: the pre-processing may move the weights of the proto it gets to external files
+            quant_pre_process(_copy(source.proto), path)
+        except Exception as e:  # symbolic shape inference fails on some graphs (Einsum, U-Net skips)
+            _log.info("symbolic shape inference failed (%s); using ONNX shape inference only", e)
+            quant_pre_process(_copy(source.proto), path, skip_symbolic_shape=True)
     prepared = onnx.load(str(path))
     name_nodes(prepared.graph)
     set_metadata(prepared, {"onnx.quant.pre_process": None})
     strip_unused_opsets(prepared)
     onnx.save(prepared, str(path))
     return prepared
+
+
+@contextlib.contextmanager
+def _working_directory(folder: str) -> Iterator[None]:
+    """Run in ``folder``: when ONNX Runtime's symbolic shape inference stops short, it saves
+    ``sym_shape_infer_temp.onnx`` and a ``<uuid>.data`` into the working directory, which must not be
+    the caller's. (The working directory is the process's: this is not thread-safe.)"""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def _copy(proto: Any) -> Any:

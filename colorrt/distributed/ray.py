@@ -221,6 +221,29 @@ def _colorrt_cause(error: BaseException) -> ColorRTError | None:
     return None
 
 
+def ray_specs(
+    model: str | os.PathLike[str] | None,
+    *,
+    address: str | None = None,
+    workers: int = 2,
+    gpus_per_worker: float | None = None,
+    cpus_per_worker: float = 1.0,
+    backend: str = "auto",
+    device: str = "auto",
+    batch_size: int = 4,
+    contract: ColorContract | str | None = None,
+    threads: int | None = None,
+) -> tuple[ClusterSpec, RuntimeSpec]:
+    """Where and how wide to run, and what each worker builds: the keyword arguments shared by
+    :func:`colorize_folder_ray` and :func:`colorize_video_ray`.
+
+    ``address``, ``workers``, ``gpus_per_worker`` and ``cpus_per_worker`` are :class:`ClusterSpec`'s;
+    ``model`` and the others are :class:`Runtime`'s.
+    """
+    cluster = ClusterSpec(address, workers, gpus_per_worker, cpus_per_worker)
+    return cluster, RuntimeSpec(_model_path(model), backend, device, batch_size, contract, threads)
+
+
 def _map_options(ray: Any, cluster: ClusterSpec, runtime: RuntimeSpec, **extra: Any) -> dict[str, Any]:
     """``map_batches`` keywords for an actor pool of ``cluster.workers`` Runtimes."""
     options = {
@@ -300,28 +323,17 @@ def colorize_folder_ray(
     model: str | os.PathLike[str] | None,
     src_dir: str | os.PathLike[str],
     dst_dir: str | os.PathLike[str],
-    *,
-    address: str | None = None,
-    workers: int = 2,
-    gpus_per_worker: float | None = None,
-    cpus_per_worker: float = 1.0,
-    backend: str = "auto",
-    device: str = "auto",
-    batch_size: int = 4,
-    contract: ColorContract | str | None = None,
-    threads: int | None = None,
+    **options: Any,
 ) -> BatchReport:
     """Colorize every image under ``src_dir`` into ``dst_dir`` (same relative names) on Ray.
 
     Same outputs and the same report as :meth:`Runtime.colorize_folder`: unreadable or unwritable
-    files are listed in ``report.failed`` and the run goes on. See :class:`ClusterSpec` for
-    ``address``, ``workers``, ``gpus_per_worker`` and ``cpus_per_worker``; the other arguments are
-    :class:`Runtime`'s.
+    files are listed in ``report.failed`` and the run goes on. ``options``: where and how wide to
+    run and what each worker builds, see :func:`ray_specs`.
     """
     from colorrt.runtime.runtime import check_distinct, images_outside
 
-    cluster = ClusterSpec(address, workers, gpus_per_worker, cpus_per_worker)
-    spec = RuntimeSpec(_model_path(model), backend, device, batch_size, contract, threads)
+    cluster, spec = ray_specs(model, **options)
     src_dir, dst_dir = _absolute(src_dir), _absolute(dst_dir)
     check_distinct(src_dir, dst_dir)
     if dst_dir.exists() and not dst_dir.is_dir():
@@ -333,7 +345,8 @@ def colorize_folder_ray(
         check_model(spec)
         with ray_session(cluster.address) as ray, _ray_errors(ray):
             _quiet_progress(ray)
-            dataset = ray.data.from_items(rows, override_num_blocks=max(1, math.ceil(len(rows) / batch_size)))
+            blocks = max(1, math.ceil(len(rows) / spec.batch_size))
+            dataset = ray.data.from_items(rows, override_num_blocks=blocks)
             results = dataset.map_batches(
                 ImageColorizer,
                 fn_constructor_kwargs={
@@ -341,7 +354,7 @@ def colorize_folder_ray(
                     "src_dir": str(src_dir),
                     "dst_dir": str(dst_dir),
                 },
-                batch_size=batch_size,
+                batch_size=spec.batch_size,
                 **_map_options(ray, cluster, spec),
             ).take_all()
         for row in sorted(results, key=lambda r: int(r["index"])):
@@ -708,15 +721,6 @@ def colorize_video_ray(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    address: str | None = None,
-    workers: int = 2,
-    gpus_per_worker: float | None = None,
-    cpus_per_worker: float = 1.0,
-    backend: str = "auto",
-    device: str = "auto",
-    batch_size: int = 4,
-    contract: ColorContract | str | None = None,
-    threads: int | None = None,
     codec: str | None = None,
     crf: int | None = None,
     bitrate: int | str | None = None,
@@ -724,6 +728,7 @@ def colorize_video_ray(
     temporal: float = 0.6,
     scene_threshold: float | None = None,
     segment_seconds: float | None = None,
+    **options: Any,
 ) -> RayVideoReport:
     """Colorize a film on Ray: segments between scene cuts in parallel actors, joined by stream copy.
 
@@ -732,15 +737,14 @@ def colorize_video_ray(
     (frame for frame; with a lossy codec the encoded bits differ because segments start elsewhere).
     ``segment_seconds``: shortest segment (segments start only at cuts, so a long shot is never
     split); None picks about 4 segments per worker, 5 to 120 s each. Encoding arguments and
-    ``temporal``/``scene_threshold`` are :func:`~colorrt.runtime.video_job.colorize_video`'s; the
-    others are :func:`colorize_folder_ray`'s. Returns a :class:`RayVideoReport`.
+    ``temporal``/``scene_threshold`` are :func:`~colorrt.runtime.video_job.colorize_video`'s;
+    ``options`` are :func:`ray_specs`'s. Returns a :class:`RayVideoReport`.
     """
     from colorrt.io.video import SegmentPart, assemble, check_output, encode_settings, probe
     from colorrt.runtime.stream import StreamOptions
 
     start = time.perf_counter()
-    cluster = ClusterSpec(address, workers, gpus_per_worker, cpus_per_worker)
-    spec = RuntimeSpec(_model_path(model), backend, device, batch_size, contract, threads)
+    cluster, spec = ray_specs(model, **options)
     src, dst = _absolute(src), _absolute(dst)
     _check_video_paths(src, dst)
     check_model(spec)

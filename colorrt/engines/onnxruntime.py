@@ -73,8 +73,13 @@ class OnnxRuntimeEngine(Engine):
 
     @property
     def precision(self) -> str:
-        """Precision of the model's input tensor: ``"fp32"``, ``"fp16"`` or ``"fp64"``."""
-        return {np.float32: "fp32", np.float16: "fp16", np.float64: "fp64"}[self.input_dtype]
+        """What the model computes in: ``"fp32"``, ``"fp16"`` or ``"int8"`` as stamped by
+        colorrt.calibration (whose FP16 and INT8 files keep float32 inputs), else the input dtype
+        (``"fp32"``, ``"fp16"`` or ``"fp64"``)."""
+        from colorrt.calibration.model import PRECISION_KEY
+
+        stored = self.metadata.get(PRECISION_KEY)
+        return stored or {np.float32: "fp32", np.float16: "fp16", np.float64: "fp64"}[self.input_dtype]
 
     def _infer_impl(self, batch: Any) -> np.ndarray:
         batch = np.asarray(batch, dtype=self.input_dtype)

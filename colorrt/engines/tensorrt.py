@@ -38,6 +38,7 @@ import queue
 import tempfile
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -373,7 +374,8 @@ def _build_plan(
     with cp.cuda.Device(device_id), tempfile.TemporaryDirectory(prefix="colorrt-build-") as tmp:
         prepared = _prepare_onnx(source, options, Path(tmp))
         plan_bytes = _serialize_network(trt, logger, prepared, profiles, options, timing_path)
-        report = _verify_precision(trt, logger, plan_bytes, contract, profiles[0], options.precision)
+        kept = trt_plan.kept_fp32_nodes(prepared)  # the FP16 conversion keeps the head in FP32
+        report = _verify_precision(trt, logger, plan_bytes, contract, profiles[0], options.precision, kept)
     return plan_bytes, report
 
 
@@ -511,9 +513,16 @@ def _save_timing_cache(config: Any, timing_path: Path | None) -> None:
 
 
 def _verify_precision(
-    trt: Any, logger: Any, plan_bytes: bytes, contract: ColorContract, profile: Profile, precision: str
+    trt: Any,
+    logger: Any,
+    plan_bytes: bytes,
+    contract: ColorContract,
+    profile: Profile,
+    precision: str,
+    fp32_nodes: Sequence[str] = (),
 ) -> PrecisionReport:
-    """Inspect the built engine at the profile's opt shape and check its heavy layers' precision."""
+    """Inspect the built engine at the profile's opt shape and check its heavy layers' precision
+    (layers built from ``fp32_nodes``, which the model computes in FP32 on purpose, may be fp32)."""
     runtime = trt.Runtime(logger)
     engine = runtime.deserialize_cuda_engine(plan_bytes)
     if engine is None:
@@ -532,7 +541,9 @@ def _verify_precision(
     del inspector, context, engine  # engines go before their runtime
     del runtime
     tolerance = INT8_MAX_MISMATCH_FRACTION if precision == "int8" else 0.0
-    report = trt_plan.check_layer_precisions(info, precision, max_mismatch_fraction=tolerance)
+    report = trt_plan.check_layer_precisions(
+        info, precision, max_mismatch_fraction=tolerance, fp32_nodes=fp32_nodes
+    )
     if not report.verified:
         warnings.warn(
             f"could not verify the engine's precision: {report.note}", PrecisionWarning, stacklevel=4

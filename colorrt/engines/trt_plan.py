@@ -465,7 +465,8 @@ class PrecisionReport:
 
     ``heavy_counts``: heavy layers per precision; ``all_counts``: every layer with a known
     precision; ``mismatched``: heavy layers outside what ``expected`` accepts; ``verified``: False
-    when the JSON did not allow a check (``note`` says why).
+    when the JSON did not allow a check (``note`` says why); ``kept_fp32``: heavy layers in fp32
+    because the model computes them in FP32 on purpose (not mismatched).
     """
 
     expected: str
@@ -475,6 +476,7 @@ class PrecisionReport:
     mismatched: tuple[LayerPrecision, ...]
     verified: bool
     note: str = ""
+    kept_fp32: tuple[LayerPrecision, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -486,6 +488,8 @@ class PrecisionReport:
             return f"{self.expected} engine: precision not verified ({self.note})"
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.heavy_counts.items()))
         text = f"{self.expected} engine: {len(self.heavy_layers)} heavy layers ({counts})"
+        if self.kept_fp32:
+            text += f"; {len(self.kept_fp32)} kept in fp32 by the model"
         if self.mismatched:
             text += f"; {len(self.mismatched)} not {self.expected}"
         return text
@@ -505,13 +509,16 @@ def check_layer_precisions(
     *,
     max_mismatch_fraction: float = 0.0,
     raise_on_mismatch: bool = True,
+    fp32_nodes: Iterable[str] = (),
 ) -> PrecisionReport:
     """Check the heavy layers of an engine inspector JSON (``LayerInformationFormat.JSON``).
 
     Heavy layers (convolution, deconvolution, matrix multiply and fused kernels around them) must
-    run in ``expected`` (``fp16`` also accepts int8/fp8 kernels; ``int8`` accepts fp8/int4/fp4).
-    More than ``max_mismatch_fraction`` of them elsewhere raises :class:`PrecisionError` naming the
-    layers. JSON without datatypes (built without ``ProfilingVerbosity.DETAILED``, or dynamic shapes
+    run in ``expected`` (``fp16`` also accepts int8/fp8 kernels; ``int8`` accepts fp8/int4/fp4),
+    except that a layer built from one of ``fp32_nodes`` (ONNX node names the model computes in
+    FP32 on purpose, see :func:`kept_fp32_nodes`) may run in fp32. More than
+    ``max_mismatch_fraction`` of them elsewhere raises :class:`PrecisionError` naming the layers.
+    JSON without datatypes (built without ``ProfilingVerbosity.DETAILED``, or dynamic shapes
     inspected without an execution context) gives a report with ``verified=False``.
     """
     if expected not in PRECISIONS:
@@ -524,10 +531,16 @@ def check_layer_precisions(
         return PrecisionReport(expected, (), {}, {}, (), False, note)
     described = [layer for layer in layers if isinstance(layer, Mapping)]
     all_counts = Counter(p for p in map(layer_precision, described) if p != "unknown")
+    heavy_described = [layer for layer in described if is_heavy_layer(layer)]
     heavy = tuple(
         LayerPrecision(str(layer.get("Name", "?")), str(layer.get("LayerType", "?")), layer_precision(layer))
-        for layer in described
-        if is_heavy_layer(layer)
+        for layer in heavy_described
+    )
+    fp32_nodes = frozenset(fp32_nodes)
+    kept = tuple(
+        h
+        for h, layer in zip(heavy, heavy_described, strict=True)
+        if h.precision == "fp32" and not fp32_nodes.isdisjoint(_onnx_nodes(layer))
     )
     known = [h for h in heavy if h.precision != "unknown"]
     counts = dict(Counter(h.precision for h in known))
@@ -536,11 +549,38 @@ def check_layer_precisions(
         note = "no convolution or matrix-multiply layers found in the inspector JSON"
     elif not known:
         note = "the inspector gave no datatypes for the heavy layers (N/A due to dynamic shapes?)"
-    mismatched = tuple(h for h in known if h.precision not in _ACCEPTED[expected])
-    report = PrecisionReport(expected, heavy, counts, dict(all_counts), mismatched, bool(known), note)
+    mismatched = tuple(h for h in known if h.precision not in _ACCEPTED[expected] and h not in kept)
+    report = PrecisionReport(
+        expected, heavy, counts, dict(all_counts), mismatched, bool(known), note, kept_fp32=kept
+    )
     if raise_on_mismatch and known and len(mismatched) > max_mismatch_fraction * len(known):
         raise _precision_error(report, len(known))
     return report
+
+
+def _onnx_nodes(layer: Mapping[str, Any]) -> set[str]:
+    """ONNX nodes an engine layer was built from: its ``[ONNX Layer: name]`` metadata entries and
+    the parts of a fused name (``"/model.19/Conv + /model.20/Tanh"``)."""
+    names = set(re.findall(r"\[ONNX Layer: ([^\]]+)\]", str(layer.get("Metadata", ""))))
+    return names | {part.strip() for part in str(layer.get("Name", "")).split(" + ")}
+
+
+def kept_fp32_nodes(onnx_path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """ONNX nodes an FP16 model made by colorrt.calibration computes in FP32 on purpose (its
+    normalizations, softmax and head: ``fp32_nodes`` in its ``colorrt.quantization`` metadata);
+    empty for any other model."""
+    import onnx
+
+    from colorrt.calibration.model import FACTS_KEY
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    text = next((p.value for p in model.metadata_props if p.key == FACTS_KEY), "")
+    try:
+        facts = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return ()
+    nodes = facts.get("fp32_nodes", ()) if isinstance(facts, dict) else ()
+    return tuple(str(name) for name in nodes)
 
 
 def _inspector_layers(inspector_json: str | Mapping[str, Any]) -> list[Any]:

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from colorrt.contract import ColorContract
-from colorrt.errors import BackendError, ContractError, InputError, MissingDependencyError
+from colorrt.errors import BackendError, InputError, MissingDependencyError
 from colorrt.kernels import color, resize
 from colorrt.kernels import pipeline as reference
 
@@ -249,11 +249,7 @@ def luminance(image: Any, *, launcher: Launcher | None = None) -> Any:
     """float32 ``H x W`` CIE L (0..100) of one image on the GPU (as ``pipeline.luminance``)."""
     k = _resolve(launcher)
     image = k.xp.asarray(image)
-    if image.ndim == 3 and image.shape[2] not in (1, 3, 4) or image.ndim not in (2, 3):
-        raise InputError(
-            f"luminance: expected an H x W grey or H x W x 3 colour image, got shape {image.shape}",
-            "pass one image at a time; RGBA has its alpha dropped, other channel counts are not images",
-        )
+    reference._check_image_shape(image, "luminance")
     return luminance_batch(image[None], launcher=k)[0]
 
 
@@ -280,12 +276,7 @@ def luminance_batch(frames: Any, *, out: Any = None, launcher: Launcher | None =
             k.launch(f"grey_to_l_{suffix}", count, frames, _i32(channels), lut, out)
         return out
     frames = xp.ascontiguousarray(frames, dtype=np.float32)
-    peak = float(frames.max())
-    if peak > reference._FLOAT_RANGE_LIMIT:
-        raise InputError(
-            f"float image values must be in 0..1, got a maximum of {peak:g}",
-            "divide by 255 (or 65535), or pass the uint8 / uint16 array itself",
-        )
+    reference._check_unit_range(frames)
     weights = k.constant("y-weights", lambda: color._Y_FROM_RGB.astype(np.float32))
     k.launch("float_to_l", count, frames, _i32(channels if channels in (3, 4) else 1), weights, out)
     return out
@@ -297,13 +288,7 @@ def _check_frames(frames: Any) -> Any:
             f"expected a batch of images shaped N x H x W or N x H x W x 1/3/4, got {frames.shape}",
             "stack frames of one size into one array",
         )
-    if 0 in frames.shape:
-        raise InputError(f"the image batch is empty, shape {frames.shape}")
-    if frames.dtype not in (np.uint8, np.uint16, np.float16, np.float32, np.float64):
-        raise InputError(
-            f"unsupported pixel type {frames.dtype}; expected uint8, uint16 or float in 0..1",
-            "convert the frames to uint8",
-        )
+    reference._check_pixels(frames, "the image batch")
     if frames.dtype in (np.uint8, np.uint16):
         return frames if frames.flags.c_contiguous else frames.copy()
     return frames
@@ -550,14 +535,7 @@ def decode_ab(output: Any, contract: ColorContract, *, launcher: Launcher | None
 
 def _check_output(xp: Any, output: Any, contract: ColorContract) -> Any:
     y = xp.asarray(output)
-    if y.ndim != 4:
-        raise InputError(f"decode_ab: expected an NCHW model output, got shape {y.shape}")
-    if y.shape[1] != contract.output_channels:
-        raise ContractError(
-            f"decode_ab: contract '{contract.name}' (output_kind '{contract.output_kind}') expects "
-            f"{contract.output_channels} output channels, the model returned {y.shape[1]}",
-            "check that the model and its contract belong together (colorrt info model.onnx)",
-        )
+    reference._check_model_output(y, contract)
     return xp.ascontiguousarray(y, dtype=np.float32)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from colorrt.kernels.color import (
 from colorrt.kernels.resize import resize_bilinear, resize_bilinear_bands
 
 _FLOAT_RANGE_LIMIT = 2.0  # a float image above this is surely 0..255 or 0..65535, not 0..1
+_PIXEL_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)  # what the kernels read
 _MERGE_BAND_PIXELS = 40_960  # pixels merged per band: its float32 temporaries stay in cache (1.6x at 720p)
 
 
@@ -221,14 +223,7 @@ def _common_render_shape(planes: list[np.ndarray], contract: ColorContract) -> t
 
 def _check_output(output: np.ndarray, contract: ColorContract) -> np.ndarray:
     y = np.asarray(output)
-    if y.ndim != 4:
-        raise InputError(f"decode_ab: expected an NCHW model output, got shape {y.shape}")
-    if y.shape[1] != contract.output_channels:
-        raise ContractError(
-            f"decode_ab: contract '{contract.name}' (output_kind '{contract.output_kind}') expects "
-            f"{contract.output_channels} output channels, the model returned {y.shape[1]}",
-            "check that the model and its contract belong together (colorrt info model.onnx)",
-        )
+    _check_model_output(y, contract)
     return y.astype(np.float32, copy=False)
 
 
@@ -241,30 +236,63 @@ def _affine(x: np.ndarray, scale: float, offset: float) -> np.ndarray:
 
 def _as_pixels(image: np.ndarray, where: str) -> np.ndarray:
     image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+    _check_image_shape(image, where)
+    if image.ndim == 3:
         image = image[:, :, 0] if image.shape[2] == 1 else image[:, :, :3]
-    elif image.ndim != 2:
+    _check_pixels(image, f"{where}: the image")
+    return image
+
+
+# The checks below take NumPy or CuPy arrays: colorrt.kernels.cuda validates its inputs with them.
+
+
+def _check_image_shape(image: Any, where: str) -> None:
+    """One image: ``H x W`` grey or ``H x W x 1/3/4`` (alpha is dropped by the callers)."""
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
         raise InputError(
             f"{where}: expected an H x W grey or H x W x 3 colour image, got shape {image.shape}",
             "pass one image at a time; RGBA has its alpha dropped, other channel counts are not images",
         )
-    if 0 in image.shape:
-        raise InputError(f"{where}: the image is empty, shape {image.shape}")
-    if image.dtype not in (np.uint8, np.uint16, np.float16, np.float32, np.float64):
+
+
+def _check_pixels(pixels: Any, what: str) -> None:
+    """Pixels that are not empty and of a type the kernels read (uint8, uint16 or float in 0..1).
+
+    ``what`` names them in the message, e.g. ``"luminance: the image"``.
+    """
+    if 0 in pixels.shape:
+        raise InputError(f"{what} is empty, shape {pixels.shape}")
+    if pixels.dtype not in _PIXEL_DTYPES:
         raise InputError(
-            f"{where}: unsupported pixel type {image.dtype}; expected uint8, uint16 or float in 0..1",
-            "convert the image, e.g. np.asarray(pil_image.convert('RGB'))",
+            f"{what} has an unsupported pixel type {pixels.dtype}; expected uint8, uint16 or float in 0..1",
+            "convert to uint8, e.g. np.asarray(pil_image.convert('RGB'))",
         )
-    return image
 
 
-def _clipped_float32(image: np.ndarray) -> np.ndarray:
-    peak = float(np.max(image))
+def _check_unit_range(pixels: Any) -> None:
+    """Float pixels must be in 0..1; a maximum far above 1 is a 0..255 or 0..65535 scale mistake."""
+    peak = float(pixels.max())
     if peak > _FLOAT_RANGE_LIMIT:
         raise InputError(
             f"float image values must be in 0..1, got a maximum of {peak:g}",
             "divide by 255 (or 65535), or pass the uint8 / uint16 array itself",
         )
+
+
+def _check_model_output(y: Any, contract: ColorContract) -> None:
+    """An NCHW model output with the channels ``contract`` says the model returns."""
+    if y.ndim != 4:
+        raise InputError(f"decode_ab: expected an NCHW model output, got shape {y.shape}")
+    if y.shape[1] != contract.output_channels:
+        raise ContractError(
+            f"decode_ab: contract '{contract.name}' (output_kind '{contract.output_kind}') expects "
+            f"{contract.output_channels} output channels, the model returned {y.shape[1]}",
+            "check that the model and its contract belong together (colorrt info model.onnx)",
+        )
+
+
+def _clipped_float32(image: np.ndarray) -> np.ndarray:
+    _check_unit_range(image)
     out = image.astype(np.float32)  # a copy, so clipping never touches the caller's array
     np.clip(out, 0.0, 1.0, out=out)
     return out

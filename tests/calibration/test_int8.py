@@ -21,7 +21,7 @@ from colorrt.calibration import (
     load_calibration_set,
     quantize_int8,
 )
-from colorrt.contract import read_from_onnx
+from colorrt.contract import read_from_onnx, write_to_onnx
 from colorrt.errors import ContractError, InputError, ModelError
 from tests.calibration import helpers
 
@@ -270,3 +270,59 @@ def test_contract_for_a_model_without_one(assets, tmp_path):
     )
     stored = read_from_onnx(onnx.load(str(path)))
     assert stored.input_space == "gray_rgb" and stored.output_kind == "rgb"
+
+
+def _skip_connection_model(path: Path) -> Path:
+    """Grey RGB -> RGB with a U-Net skip: the input plus its down- and up-sampled copy. Symbolic shape
+    inference cannot tell that ``2 * floor((H + 1) / 2)`` equals ``H`` and stops short on the Add."""
+    from onnx import helper
+
+    rng = np.random.default_rng(3)
+    weights = {
+        "w_down": rng.standard_normal((4, 3, 3, 3)) * 0.3,
+        "b_down": np.zeros(4),
+        "w_up": rng.standard_normal((4, 3, 2, 2)) * 0.3,
+        "b_up": np.zeros(3),
+        "w_head": rng.standard_normal((3, 3, 1, 1)) * 0.5,
+        "b_head": np.zeros(3),
+    }
+    nodes = [
+        helper.make_node("Conv", ["input", "w_down", "b_down"], ["down"], strides=[2, 2], pads=[1] * 4),
+        helper.make_node("Relu", ["down"], ["relu"]),
+        helper.make_node("ConvTranspose", ["relu", "w_up", "b_up"], ["up"], strides=[2, 2]),
+        helper.make_node("Add", ["up", "input"], ["skip"]),
+        helper.make_node("Conv", ["skip", "w_head", "b_head"], ["head"]),
+        helper.make_node("Tanh", ["head"], ["output"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "skip",
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        initializer=[numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", helpers.OPSET)])
+    write_to_onnx(model, helpers.RGB_CONTRACT)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_conversions_write_nothing_in_the_working_directory(assets, tmp_path, monkeypatch):
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from colorrt.calibration import convert_fp16
+
+    model = _skip_connection_model(tmp_path / "skip.onnx")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    monkeypatch.chdir(probe)
+    with pytest.raises(Exception, match="Incomplete symbolic shape inference"):
+        quant_pre_process(str(model), str(tmp_path / "pre.onnx"))
+    assert (probe / "sym_shape_infer_temp.onnx").is_file()  # what ONNX Runtime leaves behind on its own
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    quantize_int8(model, tmp_path / "skip.int8.onnx", calib=assets["pictures"], max_samples=4)
+    convert_fp16(model, tmp_path / "skip.fp16.onnx")
+    assert list(work.iterdir()) == []

@@ -52,6 +52,17 @@ def test_float16_model_input_is_cast(models):
     np.testing.assert_allclose(half, reference, atol=2e-3)
 
 
+def test_precision_of_a_converted_model_is_its_stamped_one(tmp_path):
+    from colorrt.calibration import convert_fp16
+    from tests.calibration import helpers
+
+    source = helpers.tiny_resnet(tmp_path / "resnet.onnx")
+    converted = convert_fp16(source, tmp_path / "resnet.fp16.onnx")
+    with OnnxRuntimeEngine(source) as fp32, OnnxRuntimeEngine(converted) as fp16:
+        assert fp16.input_dtype == np.float32  # FP16 weights and layers behind a float32 interface
+        assert fp16.precision == "fp16" and fp32.precision == "fp32"
+
+
 def test_fixed_batch_model_runs_any_batch(models):
     x = _batch(n=3)
     with OnnxRuntimeEngine(models["ab"]) as dynamic, OnnxRuntimeEngine(models["batch1"]) as fixed:

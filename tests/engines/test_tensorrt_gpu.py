@@ -183,7 +183,8 @@ def test_fp16_engine_matches_onnxruntime_within_fp16_tolerance(model, engine_cac
     plan = build(model, workdir / "fp16.plan", precision="fp16", batch=BATCH, size=SIZE, cache=engine_cache)
     facts = trt_plan.read_facts(plan)
     assert facts.precision == "fp16" and facts.precision_verified
-    assert facts.precision_counts.get("fp16", 0) > 0 and "fp32" not in facts.precision_counts
+    assert facts.precision_counts.get("fp16", 0) > 0
+    assert facts.precision_counts.get("fp32", 0) <= 1  # at most the head conv, kept FP32 by convert_fp16
     batch = grey_batch(2, 64, 64)
     with TensorRTEngine(plan) as engine:
         out = np.asarray(engine.infer(batch), dtype=np.float32)

@@ -272,6 +272,69 @@ def test_fp32_engine_passes_as_fp32_but_not_as_fp16():
         check_layer_precisions(sample("cyclegan_fp32_trt10.json"), "fp16")
 
 
+HEAD = "/model/model.19/Conv + /model/model.20/Tanh"  # the CycleGAN's last conv (its colours)
+HEAD_NODES = ("/model/model.19/Conv", "/model/model.20/Tanh")  # kept in FP32 by convert_fp16
+
+
+def _in_fp32(data: dict, name: str) -> dict:
+    """The inspector JSON with layer ``name`` running in FP32 (what TensorRT builds from FP32 nodes)."""
+    data = copy.deepcopy(data)
+    layer = next(layer for layer in data["Layers"] if layer["Name"] == name)
+    for tensor in [*layer["Inputs"], *layer["Outputs"]]:
+        tensor["Format/Datatype"] = "Row major linear FP32"
+    layer["Weights"]["Type"] = layer["Bias"]["Type"] = "Float"
+    return data
+
+
+def test_fp16_engine_may_keep_the_model_head_in_fp32():
+    data = _in_fp32(sample("cyclegan_fp16_trt10.json"), HEAD)
+    with pytest.raises(PrecisionError, match="1 of 10 heavy layers"):
+        check_layer_precisions(data, "fp16")  # without the model's word, an FP32 conv is a mismatch
+    report = check_layer_precisions(data, "fp16", fp32_nodes=HEAD_NODES)
+    assert report.ok and report.heavy_counts == {"fp16": 9, "fp32": 1}
+    assert [h.name for h in report.kept_fp32] == [HEAD]
+    assert "1 kept in fp32 by the model" in report.summary()
+
+
+def test_kept_fp32_nodes_do_not_hide_a_silent_fp32_build():
+    with pytest.raises(PrecisionError, match="7 of 10 heavy layers") as err:
+        check_layer_precisions(sample("cyclegan_silent_fp32_trt10.json"), "fp16", fp32_nodes=HEAD_NODES)
+    assert HEAD not in {h.name for h in err.value.report.mismatched}
+
+
+def test_the_check_accepts_what_convert_fp16_keeps_in_fp32(tmp_path):
+    """An inspector JSON made from a real FP16 conversion (each conv in its weights' type, as a
+    strongly typed TensorRT build runs it) passes with the nodes the file says it kept in FP32."""
+    import onnx
+
+    from colorrt.calibration import convert_fp16
+    from tests.calibration import helpers
+
+    path = convert_fp16(helpers.tiny_resnet(tmp_path / "resnet.onnx"), tmp_path / "resnet.fp16.onnx")
+    model = onnx.load(str(path))
+    weight_types = {t.name: t.data_type for t in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    layers = [
+        {
+            "Name": node.name,
+            "LayerType": "CaskConvolution",
+            "ParameterType": "Convolution",
+            "Weights": {
+                "Type": "Half" if weight_types[node.input[1]] == onnx.TensorProto.FLOAT16 else "Float"
+            },
+            "Metadata": f"[ONNX Layer: {node.name}]",
+        }
+        for node in convs
+    ]
+    kept = plan.kept_fp32_nodes(path)
+    report = check_layer_precisions({"Layers": layers}, "fp16", fp32_nodes=kept)
+    assert report.heavy_counts == {"fp16": len(convs) - 1, "fp32": 1}  # only the head conv stays FP32
+    assert [h.name for h in report.kept_fp32] == [convs[-1].name]
+    with pytest.raises(PrecisionError, match=f"1 of {len(convs)} heavy layers"):
+        check_layer_precisions({"Layers": layers}, "fp16")
+    assert plan.kept_fp32_nodes(helpers.tiny_resnet(tmp_path / "plain.onnx")) == ()
+
+
 def test_int8_engine_with_fp16_edges_needs_the_int8_tolerance():
     data = sample("cyclegan_int8_trt10.json")
     with pytest.raises(PrecisionError, match="2 of 10 heavy layers"):

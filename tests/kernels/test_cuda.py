@@ -174,6 +174,8 @@ def test_luminance_of_one_image_and_its_errors(dev) -> None:
         cuda.luminance_batch(dev.put(np.full((1, 2, 2, 3), 200.0, np.float32)), launcher=dev.launcher)
     with pytest.raises(InputError, match="unsupported pixel type"):
         cuda.luminance_batch(dev.put(np.zeros((1, 2, 2), np.int32)), launcher=dev.launcher)
+    with pytest.raises(InputError, match="image batch is empty"):
+        cuda.luminance_batch(dev.put(np.zeros((0, 2, 2), np.uint8)), launcher=dev.launcher)
 
 
 def test_luminance_batch_writes_into_out_and_checks_it(dev) -> None:
