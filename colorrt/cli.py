@@ -130,6 +130,9 @@ def _add_colorize(commands: argparse._SubParsersAction) -> None:
     video.add_argument("--bitrate", default=None, help="target bitrate, e.g. 8M or 2500k")
     video.add_argument("--pix-fmt", default=None, help="output pixel format, e.g. yuv420p, yuv444p10le")
     video.add_argument(
+        "--preset", default=None, help="h264/hevc speed preset: ultrafast .. veryslow (default medium)"
+    )
+    video.add_argument(
         "--temporal", type=float, default=0.6, help="chroma smoothing over time, 0 (off) .. <1 (default 0.6)"
     )
     video.add_argument("--resume", action="store_true", help="continue an interrupted job")
@@ -240,6 +243,7 @@ def _colorize_video(runtime: Runtime, src: Path, dst: Path, args: argparse.Names
             crf=args.crf,
             bitrate=args.bitrate,
             pix_fmt=args.pix_fmt,
+            preset=args.preset,
             temporal=args.temporal,
             resume=args.resume,
             decoder=args.decoder,

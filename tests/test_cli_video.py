@@ -42,3 +42,15 @@ def test_cli_rejects_bad_codec_and_leaves_nothing(tmp_path, capsys):
     assert code == 2
     assert "nonsense" in capsys.readouterr().err
     assert not dst.exists()
+
+
+def test_cli_preset_reaches_x264_and_a_bad_one_is_refused(tmp_path, capsys):
+    src, model = _film(tmp_path), zoo.ab_model(tmp_path / "m.onnx")
+    fast = tmp_path / "fast.mp4"
+    args = ["colorize", str(src), "--model", str(model), "--quiet"]
+    assert main([*args, "-o", str(fast), "--preset", "ultrafast"]) == 0
+    assert b"cabac=0" in fast.read_bytes()  # x264's settings string: ultrafast turns CABAC off
+    bad = tmp_path / "bad.mp4"
+    assert main([*args, "-o", str(bad), "--preset", "quick"]) == 2
+    assert "preset 'quick'" in capsys.readouterr().err
+    assert not bad.exists()

@@ -162,7 +162,7 @@ class Runtime:
     def colorize_video(self, src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Any:
         """Colorize a film: streaming decode → model → encode, audio/subtitles copied bit-exact, frame
         count and timestamps kept, chroma smoothed over time (reset at scene cuts), written atomically
-        and resumable. Options: codec, crf, bitrate, pix_fmt, temporal, resume, decoder, progress,
+        and resumable. Options: codec, crf, bitrate, pix_fmt, preset, temporal, resume, decoder, progress,
         cancel. Returns a :class:`colorrt.runtime.video_job.VideoReport`."""
         from colorrt.runtime.video_job import colorize_video
 

@@ -128,15 +128,20 @@ class WorkDir:
 class VideoJob:
     """One colorization of a video file; :meth:`run` does it, :meth:`cancel` stops it from any thread.
 
-    Args (same as :func:`colorize_video`):
+    Args (also the keyword arguments of :func:`colorize_video`):
         runtime: a :class:`colorrt.Runtime` (anything with ``engine`` and ``batch_size``).
-        src, dst: input and output video paths (the output format comes from the suffix).
-        codec, crf, bitrate, pix_fmt: encoding (see :func:`colorrt.io.video.encode_settings`).
-        temporal: chroma smoothing strength in [0, 1); 0 disables it.
-        resume: continue an interrupted job on the same output.
+        src: input video (never modified).
+        dst: output video; the suffix picks the container (.mp4, .mkv, .mov, .webm, ...).
+        codec: ``h264`` (default; ``vp9`` for .webm), ``hevc``, ``ffv1``, ``prores`` or ``vp9``.
+        crf: constant quality (h264/hevc 0-51, vp9 0-63); or ``bitrate`` such as ``"8M"``.
+        pix_fmt: output pixel format (default per codec: yuv420p, ffv1 yuv444p, prores yuv422p10le).
+        preset: h264/hevc speed preset, ``ultrafast`` .. ``placebo`` (default ``medium``); on a CPU
+            the encode is a large share of the job (``veryfast`` costs about half of ``medium``).
+        temporal: chroma smoothing strength in [0, 1); 0 disables smoothing.
+        resume: continue an interrupted job writing the same ``dst``.
         decoder: ``"pyav"`` (CPU, threaded) or ``"dali"`` (NVIDIA GPU decode).
-        progress: show a progress bar (only on a terminal).
-        segment_seconds: seconds per resumable segment.
+        progress: progress bar with frames/s and ETA (only on a terminal).
+        segment_seconds: seconds of video per resumable segment.
         queue_size: items per pipeline queue.
         scene_threshold: scene-cut threshold (None: the detector's default).
         on_progress: called after each encoded frame with (frames done, estimated total or None).
@@ -152,6 +157,7 @@ class VideoJob:
         crf: int | None = None,
         bitrate: int | str | None = None,
         pix_fmt: str | None = None,
+        preset: str | None = None,
         temporal: float = 0.6,
         resume: bool = False,
         decoder: str = "pyav",
@@ -177,6 +183,7 @@ class VideoJob:
             bitrate=bitrate,
             pix_fmt=pix_fmt,
             size=(self.info.height, self.info.width),
+            preset=preset,
         )
         self.options = StreamOptions(
             temporal=temporal, queue_size=queue_size, scene_threshold=scene_threshold
@@ -398,17 +405,8 @@ def colorize_video(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    codec: str | None = None,
-    crf: int | None = None,
-    bitrate: int | str | None = None,
-    pix_fmt: str | None = None,
-    temporal: float = 0.6,
-    resume: bool = False,
-    decoder: str = "pyav",
-    progress: bool = True,
     cancel: threading.Event | None = None,
-    segment_seconds: float = SEGMENT_SECONDS,
-    on_progress: Callable[[int, int | None], None] | None = None,
+    **options: Any,
 ) -> VideoReport:
     """Colorize a video file into ``dst``: same frames, timestamps, audio, subtitles and metadata.
 
@@ -416,35 +414,14 @@ def colorize_video(
         runtime: a :class:`colorrt.Runtime`.
         src: input video (never modified).
         dst: output video; the suffix picks the container (.mp4, .mkv, .mov, .webm, ...).
-        codec: ``h264`` (default; ``vp9`` for .webm), ``hevc``, ``ffv1``, ``prores`` or ``vp9``.
-        crf: constant quality (h264/hevc 0-51, vp9 0-63); or ``bitrate`` such as ``"8M"``.
-        pix_fmt: output pixel format (default per codec: yuv420p, ffv1 yuv444p, prores yuv422p10le).
-        temporal: chroma smoothing strength in [0, 1); 0 disables smoothing.
-        resume: continue an interrupted job writing the same ``dst``.
-        decoder: ``"pyav"`` or ``"dali"`` (GPU decode).
-        progress: progress bar with frames/s and ETA on a terminal.
         cancel: an event that, once set, stops the job (a partial file and a resume point are kept).
-        segment_seconds: seconds of video per resumable segment.
-        on_progress: called after each encoded frame with (frames done, estimated total or None).
+        **options: :class:`VideoJob`'s keyword arguments (``codec``, ``crf``, ``preset``, ``temporal``,
+            ``resume``, ``progress``, ``segment_seconds``, ...).
 
     Returns:
         A :class:`VideoReport`; ``complete`` is False after a cancel.
     """
-    job = VideoJob(
-        runtime,
-        src,
-        dst,
-        codec=codec,
-        crf=crf,
-        bitrate=bitrate,
-        pix_fmt=pix_fmt,
-        temporal=temporal,
-        resume=resume,
-        decoder=decoder,
-        progress=progress,
-        segment_seconds=segment_seconds,
-        on_progress=on_progress,
-    )
+    job = VideoJob(runtime, src, dst, **options)
     if cancel is None:
         return job.run()
     watcher = threading.Thread(target=_watch, args=(cancel, job), daemon=True, name="colorrt-cancel")

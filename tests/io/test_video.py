@@ -18,7 +18,14 @@ import numpy as np
 import pytest
 
 from colorrt.errors import InputError
-from colorrt.io.video import VideoDamageWarning, VideoReader, encode_settings, parse_bitrate, probe
+from colorrt.io.video import (
+    SegmentWriter,
+    VideoDamageWarning,
+    VideoReader,
+    encode_settings,
+    parse_bitrate,
+    probe,
+)
 from colorrt.runtime.runtime import Runtime
 from colorrt.runtime.video_job import VideoJob, colorize_video
 from tests.synth_video import packet_bytes, read_frames, scene_frames, write_video
@@ -402,6 +409,26 @@ def test_encode_settings_defaults_and_checks(tmp_path: Path):
         encode_settings(tmp_path / "a.mkv", pix_fmt="yuv420p", size=(47, 64))
     with pytest.raises(InputError, match="cannot write pixel format"):
         encode_settings(tmp_path / "a.mkv", codec="vp9", pix_fmt="rgb24")
+
+
+def test_preset_reaches_the_encoder(film: Path, tmp_path: Path):
+    """x264 writes its settings into the stream: ultrafast turns CABAC off, medium keeps it on."""
+    info = probe(film)
+    frames = [np.full((info.height, info.width, 3), 40 * i, np.uint8) for i in range(3)]
+    streams = {}
+    for preset in ("ultrafast", None):
+        dst = tmp_path / f"{preset}.mp4"
+        writer = SegmentWriter(dst, encode_settings(dst, preset=preset), info, pts_offset=0)
+        for i, image in enumerate(frames):
+            writer.write(image, pts=i * info.frame_duration)
+        writer.close()
+        streams[preset] = dst.read_bytes()
+    assert b"cabac=0" in streams["ultrafast"] and b"cabac=1" in streams[None]
+    assert encode_settings(tmp_path / "a.mkv", codec="hevc", preset="slow").options["preset"] == "slow"
+    with pytest.raises(InputError, match="did you mean 'veryfast'"):
+        encode_settings(tmp_path / "a.mp4", preset="veryfats")
+    with pytest.raises(InputError, match="no speed preset"):
+        encode_settings(tmp_path / "a.mkv", codec="ffv1", preset="fast")
 
 
 def test_parse_bitrate():
