@@ -79,7 +79,9 @@ class TargetSpec:
     quant_format: str = "qdq"  # "qoperator" (QLinearConv nodes) only for experiments: no target uses it
     # Per-channel axis of ConvTranspose weights ((C_in, C_out/groups, kH, kW)): ONNX Runtime scales
     # output channels (axis 1); TensorRT's deconvolution kernels take per-input-channel scales (axis 0)
-    # and give wrong results with axis 1 (NVIDIA/TensorRT issues 1694 and 2380).
+    # and give wrong results with axis 1 (NVIDIA/TensorRT issues 1694 and 2380: "we don't support
+    # per-output-channel quant for ConvTranspose"). NVIDIA ModelOpt's ONNX quantizer (0.47) writes
+    # axis 1 nonetheless (benchmarks/compare_modelopt.py); which one TensorRT 11 takes is unverified.
     conv_transpose_axis: int = 1
     # 7-bit weights: x86 CPUs without VNNI multiply u8 x s8 pairs into saturating int16 sums
     # (vpmaddubsw), which overflow with full 8-bit weights and wreck the output.
@@ -571,9 +573,10 @@ def _per_channel_problems(
     if op_type in ("Conv", "ConvTranspose") and weight.shape[axis] > 1:
         stored_axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
         if scale.size != weight.shape[axis] or stored_axis % weight.ndim != axis:
+            channels = "output" if op_type == "Conv" or axis == 1 else "input"
             return [
-                f"{node.name}: weight {node.input[0]!r} of a {op_type} needs one scale per output channel "
-                f"(axis {axis}, {weight.shape[axis]} scales), got {scale.size} on axis {stored_axis}"
+                f"{node.name}: weight {node.input[0]!r} of a {op_type} needs one scale per {channels} "
+                f"channel (axis {axis}, {weight.shape[axis]} scales), got {scale.size} on axis {stored_axis}"
             ]
     return []
 
