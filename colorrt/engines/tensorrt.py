@@ -8,8 +8,8 @@ lives in ``trt_plan`` and ``cache`` and is tested everywhere):
   calibrators and weak typing. ``--fp16`` first converts the ONNX with
   ``colorrt.calibration.convert_fp16`` and ``--int8`` inserts Q/DQ nodes with
   ``colorrt.calibration.quantize_int8``; every network is strongly typed
-  (``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` is set where it still exists: required on 10.x,
-  accepted and ignored on 11.x);
+  (``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` is set on 10.x, where it is required, and left
+  out on 11.x, which deprecates it: strong typing is always on there);
 * builder config: ``set_memory_pool_limit(MemoryPoolType.WORKSPACE)``,
   ``builder_optimization_level``, ``profiling_verbosity = ProfilingVerbosity.DETAILED``,
   ``add_optimization_profile``, ``create_timing_cache`` / ``set_timing_cache`` and
@@ -435,10 +435,10 @@ def _make_logger(trt: Any) -> Any:
 
 
 def _network_flags(trt: Any) -> int:
-    # Required for strong typing on TensorRT 10.x; on 11.x every network is strongly typed and the
-    # flag is kept for compatibility and ignored.
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    return 1 << int(flag) if flag is not None else 0
+    if flag is None or not trt_plan.strongly_typed_flag_needed(trt.__version__):
+        return 0
+    return 1 << int(flag)
 
 
 def _serialize_network(
@@ -467,11 +467,7 @@ def _serialize_network(
         tf32 = getattr(trt.BuilderFlag, "TF32", None)
         if tf32 is not None:  # TF32 convolutions drift ~1e-3 from the FP32 ONNX reference
             config.clear_flag(tf32)
-    for profile in profiles:
-        trt_profile = builder.create_optimization_profile()
-        for tensor in profile.tensors:
-            trt_profile.set_shape(tensor.name, tensor.min, tensor.opt, tensor.max)
-        config.add_optimization_profile(trt_profile)
+    _add_profiles(builder, config, profiles, logger)
     _attach_timing_cache(config, timing_path)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -481,6 +477,23 @@ def _serialize_network(
         )
     _save_timing_cache(config, timing_path)
     return bytes(serialized)
+
+
+def _add_profiles(builder: Any, config: Any, profiles: list[Profile], logger: Any) -> None:
+    for profile in profiles:
+        trt_profile = builder.create_optimization_profile()
+        for tensor in profile.tensors:
+            try:  # the binding raises RuntimeError where the C++ setDimensions returns false
+                trt_profile.set_shape(tensor.name, tensor.min, tensor.opt, tensor.max)
+            except RuntimeError as e:
+                raise BackendError(
+                    f"TensorRT rejects the optimization profile {tensor.name}: {tensor.describe()} ({e})",
+                    logger.tail() or "check --batch / --size against the model's input shape",
+                ) from e
+        if config.add_optimization_profile(trt_profile) < 0:
+            raise BackendError(
+                f"TensorRT rejects the optimization profile {profile.describe()}", logger.tail()
+            )
 
 
 def _attach_timing_cache(config: Any, timing_path: Path | None) -> None:
@@ -895,10 +908,12 @@ class _StreamSlot:
         if state.shape == shape and state.profile == profile and state.output_shape is not None:
             return state.output_shape
         if state.profile != profile:
-            if not context.set_optimization_profile_async(profile, self.stream.ptr):
+            try:  # the binding raises RuntimeError instead of returning False
+                context.set_optimization_profile_async(profile, self.stream.ptr)
+            except RuntimeError as e:
                 raise BackendError(
-                    f"TensorRT refused optimization profile {profile}", self.owner._logger.tail()
-                )
+                    f"TensorRT refused optimization profile {profile} ({e})", self.owner._logger.tail()
+                ) from e
             state.profile = profile
         if not context.set_input_shape(self.io.input_name, shape):
             raise InputError(

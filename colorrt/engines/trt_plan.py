@@ -330,6 +330,17 @@ def select_profile(shape: Sequence[int], profiles: Sequence[Profile], name: str 
 # ---------------------------------------------------------------------------------------------
 
 
+def strongly_typed_flag_needed(trt_version: str) -> bool:
+    """Whether ``create_network`` must be given ``NetworkDefinitionCreationFlag.STRONGLY_TYPED``.
+
+    TensorRT 10.x needs it (without it the ONNX FP16 casts and Q/DQ nodes are only hints); 11.x
+    builds every network strongly typed and deprecates the flag (ignored), so it is left out there.
+    An unreadable version string keeps the flag (harmless where it is ignored).
+    """
+    match = re.match(r"\s*(\d+)(?:\.|$)", str(trt_version))
+    return match is None or int(match.group(1)) < 11
+
+
 def workspace_bytes(workspace_gb: float) -> int:
     """Workspace limit in bytes from GiB (rounded to whole bytes)."""
     if not math.isfinite(workspace_gb) or workspace_gb <= 0:
