@@ -138,9 +138,24 @@ class TorchEngine(Engine):
                 "the torch engine runs on the CPU but got a CuPy (GPU) array",
                 "create the engine with device='cuda', or pass a NumPy array",
             )
+        index = (
+            self.torch_device.index if self.torch_device.index is not None else torch.cuda.current_device()
+        )
+        if cupy.cuda.Device().id != index:
+            raise InputError(
+                f"CuPy's current device is GPU {cupy.cuda.Device().id}, the torch engine runs on GPU {index}",
+                f"call the engine inside `with cupy.cuda.Device({index}):` (CuPy's stream is on that GPU)",
+            )
+        device = torch.device("cuda", index)
         stream = cupy.cuda.get_current_stream()
-        torch_stream = torch.cuda.ExternalStream(stream.ptr) if stream.ptr else torch.cuda.default_stream()
-        with torch.cuda.device(self.torch_device), torch.cuda.stream(torch_stream):
+        # The external stream must be tagged with its device, else torch.cuda.stream() switches to
+        # the current torch device and the model runs on that device's own stream.
+        torch_stream = (
+            torch.cuda.ExternalStream(stream.ptr, device=device)
+            if stream.ptr
+            else torch.cuda.default_stream(device)
+        )
+        with torch.cuda.device(device), torch.cuda.stream(torch_stream):
             with gpu_errors(f"running {self.source}"):
                 out = self._forward(torch.from_dlpack(batch))
             return cupy.from_dlpack(out)
@@ -377,8 +392,9 @@ class _GraphCache:
         self.graphs.move_to_end(key)
         captured.static_input.copy_(x)
         captured.graph.replay()
-        # The static output is overwritten by the next replay: hand out a copy.
-        return captured.static_output.float().contiguous().clone()
+        # The static output is overwritten by the next replay: hand out a copy (one, not two).
+        out = _float_nchw(captured.static_output)
+        return out.clone() if out is captured.static_output else out
 
     def _capture(self, x: Any, key: tuple[Any, ...]) -> _Captured | None:
         if len(self.graphs) >= self.max_graphs:

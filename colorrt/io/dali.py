@@ -75,8 +75,10 @@ class DaliVideoReader:
         skip = self.start_pts is not None
         with cupy.cuda.Device(self.device_id):
             for _ in range(math.ceil(len(timestamps) / self.sequence_length)):
-                (sequences,) = pipe.run()
-                frames = cupy.array(cupy.asarray(sequences[0]), copy=True)  # DALI reuses its buffer
+                (sequences,) = pipe.run()  # host-synchronous: the frames are decoded
+                frames = cupy.array(cupy.asarray(sequences[0]), copy=True)
+                # DALI may reuse the output's memory once the next run starts, on its own stream.
+                cupy.cuda.get_current_stream().synchronize()
                 for frame in frames:
                     if position >= len(timestamps):
                         self._warn(f"DALI decoded more frames than the container lists ({len(timestamps)})")
@@ -87,6 +89,8 @@ class DaliVideoReader:
                         continue
                     yield DecodedFrame(index, pts, float(pts * time_base), frame)
                     index += 1
+                if len(frames) < self.sequence_length:  # the last (partial) sequence: running
+                    break  # again with no video left is an error in DALI
         if position < len(timestamps):
             self._warn(
                 f"DALI decoded {position} of {len(timestamps)} frames; the video is cut short at "

@@ -163,6 +163,9 @@ class CupyLauncher:
         if table is None:
             with self.xp.cuda.Device(self.device_id):
                 table = self.xp.asarray(np.ascontiguousarray(build()))
+                # The copy is queued on the current stream, but the cached table is read from
+                # any stream later (each loop and engine has its own): let it land first.
+                self.xp.cuda.get_current_stream().synchronize()
             self._constants[key] = table
         return table
 

@@ -10,11 +10,12 @@ stream; the downloads run on a third stream, so uploads, compute and downloads o
 batches overlap (an H100 has separate copy engines for each direction). CUDA events order the
 streams; the host only waits when it reuses a slot or hands out its frames.
 
-Frames already on the GPU (CuPy arrays, or anything with ``__cuda_array_interface__`` such as
-torch tensors, DALI outputs through DLPack) skip the upload: they are copied device-to-device into
-the slot. Output is NumPy (for CPU encoders: the H100 has no NVENC) or, with ``output="cupy"``,
-device arrays. A short last batch is computed at full batch size (stale frames fill the rest) so
-the engine sees one shape and its CUDA graph is replayed; only the real frames come out.
+Frames already on the GPU (CuPy arrays; torch tensors and DALI outputs through DLPack, which orders
+their producer's stream before CuPy's current one; anything else with ``__cuda_array_interface__``)
+skip the upload: they are copied device-to-device into the slot. Output is NumPy (for CPU encoders:
+the H100 has no NVENC) or, with ``output="cupy"``, device arrays. A short last batch is computed at
+full batch size (stale frames fill the rest) so the engine sees one shape and its CUDA graph is
+replayed; only the real frames come out.
 
 The engine must run on CUDA and take CuPy batches (TensorRTEngine, TorchEngine(device="cuda"),
 OnnxRuntimeCudaEngine); it is called on the compute stream.
@@ -35,6 +36,7 @@ from colorrt.errors import InputError
 from colorrt.kernels import cuda as kernels
 
 _H2D, _D2H = 1, 2  # cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost
+_DLPACK_CUDA = 2  # kDLCUDA, the device type of a CUDA tensor in __dlpack_device__()
 
 
 @dataclass
@@ -124,6 +126,7 @@ class GpuBatchLoop:
         start = time.perf_counter()
         with self._cp.cuda.Device(self.device_id):
             for frame in frames:
+                frame = self._as_array(frame)
                 key = (tuple(frame.shape), np.dtype(frame.dtype))
                 if key != self._frame_key:
                     yield from self._flush(group, pending)
@@ -138,10 +141,15 @@ class GpuBatchLoop:
 
     def close(self) -> None:
         """Wait for the streams and free the buffers."""
-        for stream in (self._upload, self._compute, self._download):
-            stream.synchronize()
+        self._synchronize()
         self._slots = []
         self._frame_key = None
+
+    def _synchronize(self) -> None:
+        # Before buffers are dropped: CuPy's pool hands a freed block to the next allocation
+        # at once, and the loop's non-blocking streams are not ordered with the caller's stream.
+        for stream in (self._upload, self._compute, self._download):
+            stream.synchronize()
 
     def __enter__(self) -> GpuBatchLoop:
         return self
@@ -150,6 +158,18 @@ class GpuBatchLoop:
         self.close()
 
     # ------------------------------------------------------------ steps
+
+    def _as_array(self, frame: Any) -> Any:
+        """A NumPy or CuPy frame: other GPU arrays are shared without a copy."""
+        cp = self._cp
+        if isinstance(frame, (np.ndarray, cp.ndarray)):
+            return frame
+        dlpack_device = getattr(frame, "__dlpack_device__", None)
+        if dlpack_device is not None and dlpack_device()[0] == _DLPACK_CUDA:
+            return cp.from_dlpack(frame)  # the producer's stream is ordered before CuPy's current one
+        if hasattr(frame, "__cuda_array_interface__"):
+            return cp.asarray(frame)
+        return np.asarray(frame)
 
     def _flush(self, group: list[Any], pending: deque[_Slot]) -> Iterator[Any]:
         """Submit the frames gathered so far as one batch (yielding older results to free a slot)."""
@@ -168,8 +188,14 @@ class GpuBatchLoop:
     def _stage(self, slot: _Slot, group: list[Any]) -> None:
         """Frames into the slot's device buffer: host frames through pinned memory on the upload stream."""
         cp = self._cp
+        caller = cp.cuda.get_current_stream()
         slot.count = len(group)
-        if all(isinstance(f, np.ndarray) for f in group):
+        # The caller's work so far (device frames it made; reads of earlier output frames whose
+        # memory the pool may hand out again) and the slot's previous compute come first.
+        self._upload.wait_event(caller.record())
+        self._upload.wait_event(slot.computed)
+        on_host = all(isinstance(f, np.ndarray) for f in group)
+        if on_host:
             slot.free_for_host.synchronize()  # the last upload from this pinned buffer is done
             for i, frame in enumerate(group):
                 np.copyto(slot.pinned_in[i], frame)
@@ -179,15 +205,16 @@ class GpuBatchLoop:
             )
             slot.free_for_host.record(self._upload)
         else:
-            self._upload.wait_event(cp.cuda.get_current_stream().record())
             with self._upload:
                 for i, frame in enumerate(group):
                     slot.frames[i] = frame if isinstance(frame, cp.ndarray) else cp.asarray(frame)
         slot.uploaded.record(self._upload)
+        if not on_host:  # the caller may free (and its pool reuse) the source frames once we return
+            caller.wait_event(slot.uploaded)
 
     def _process(self, slot: _Slot) -> None:
         """Preprocess, engine and postprocess on the compute stream, then the download."""
-        # The slot's previous results were collected (_finish) before it was staged again.
+        # The upload waited for the slot's previous compute, so its buffers are free to rewrite.
         self._compute.wait_event(slot.uploaded)
         with self._compute:
             kernels.preprocess_frames(
@@ -241,6 +268,8 @@ class GpuBatchLoop:
         height, width = shape[:2]
         render_h, render_w = self.contract.render_shape(height, width)
         batch = (self.batch_size, *shape)
+        if self._slots:
+            self._synchronize()
         self._slots = []
         self._turn = 0
         with kernels.gpu_errors(f"allocating {self.depth} x {self.batch_size} frames of {width}x{height}"):

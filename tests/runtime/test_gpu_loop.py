@@ -100,6 +100,32 @@ def test_device_frames_and_device_output() -> None:
 
 
 @pytest.mark.requires_cuda
+def test_host_frames_to_device_output_across_a_size_change() -> None:
+    import cupy as cp
+
+    frames = _frames(5, 32, 48) + _frames(3, 24, 40)  # the first slots are dropped mid-run
+    with GpuBatchLoop(ZeroChroma(), batch_size=2, output="cupy") as loop:
+        out = list(loop.run(iter(frames)))
+    assert all(isinstance(o, cp.ndarray) for o in out)
+    for frame, colour in zip(frames, out, strict=True):
+        expected = pipeline.merge(pipeline.luminance(frame), np.zeros((2, 8, 8), np.float32))
+        assert np.abs(colour.get().astype(int) - expected).max() <= 1
+
+
+@pytest.mark.requires_cuda
+def test_torch_tensor_frames_come_in_through_dlpack() -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA device")
+    frames = _frames(5, 32, 48)
+    with GpuBatchLoop(ZeroChroma(), batch_size=2) as loop:
+        out = list(loop.run(torch.from_numpy(f).cuda() for f in frames))  # torch dtypes, no NumPy dtype
+    for frame, colour in zip(frames, out, strict=True):
+        expected = pipeline.merge(pipeline.luminance(frame), np.zeros((2, 8, 8), np.float32))
+        assert np.abs(colour.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.requires_cuda
 def test_torch_engine_in_the_loop_matches_the_cpu_pipeline() -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
