@@ -208,7 +208,10 @@ PRESETS: dict[str, ColorContract] = {
             render_size=256,
             output_kind="ab",
             output_scale=110.0,
-            description="Zhang et al. SIGGRAPH17: (L-50)/100, ab hints/110, mask-0.5 -> ab/110 (tanh)",
+            # The released (Caffe-trained) weights take the raw 0/1 mask: the colorizers forward
+            # feeds mask_B as is; only colorization-pytorch's retrained models use mask_cent 0.5.
+            mask_offset=0.0,
+            description="Zhang et al. SIGGRAPH17: (L-50)/100, ab hints/110, mask 0/1 -> ab/110 (tanh)",
         ),
         ColorContract(
             name="colorrt-default",

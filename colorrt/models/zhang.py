@@ -171,8 +171,8 @@ class ECCV16Logits(nn.Module):
 class SIGGRAPH17Regression(nn.Module):
     """Export view of SIGGRAPH17: one 4-channel input -> tanh ab / 110 (regression head only).
 
-    Channels: (L - 50) / 100, a / 110, b / 110 (0 where no hint), mask - 0.5. They are fed to the
-    network's trunk exactly as the release's forward concatenates them.
+    Channels: (L - 50) / 100, a / 110, b / 110 (0 where no hint), mask (1 at a hint, else 0). They
+    are fed to the network's trunk exactly as the release's forward concatenates them.
     """
 
     def __init__(self, net: SIGGRAPHGenerator) -> None:

@@ -9,9 +9,11 @@ destination is either the old file or the complete new one; folder pages are eac
 
 from __future__ import annotations
 
+import lzma
 import os
 import secrets
 import zipfile
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,6 +24,8 @@ from colorrt.errors import InputError
 from colorrt.io.images import IMAGE_SUFFIXES, decode_image, encode_image, format_for, list_images, write_image
 
 ARCHIVE_SUFFIXES = frozenset({".cbz", ".zip"})
+# What a damaged member raises while it is decompressed (zlib and lzma errors are not OSErrors).
+_DAMAGED = (zipfile.BadZipFile, OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,20 @@ class ArchiveSource(PageSource):
         self.entries = [Entry(n, not i.is_dir() and is_page_name(n)) for n, i in self.infos.items()]
 
     def read_bytes(self, name: str) -> bytes:
+        info = self.infos[name]
+        if info.flag_bits & 0x1:
+            raise InputError(
+                f"cannot read {name} from the archive: the member is encrypted",
+                "repack the archive without a password",
+            )
         try:
-            return self.zip.read(self.infos[name])
-        except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile) as e:
+            return self.zip.read(info)
+        except NotImplementedError as e:  # a compression method zipfile lacks (Deflate64, PPMd, ...)
+            raise InputError(
+                f"cannot read {name} from the archive: {e} (method {info.compress_type})",
+                "repack the archive with deflate or no compression",
+            ) from e
+        except (*_DAMAGED, zipfile.LargeZipFile) as e:
             raise InputError(f"cannot read {name} from the archive: {e}", "the archive is damaged") from e
 
     def close(self) -> None:

@@ -516,7 +516,7 @@ def colorize_pages(
         )
     output_name("page.png", format)  # an unknown format fails before any work
     engine = runtime if isinstance(runtime, Engine) else runtime.engine
-    batch_size = batch_size or int(getattr(runtime, "batch_size", 8))
+    batch_size = batch_size or int(getattr(runtime, "batch_size", None) or 8)  # an Engine's may be None
     palette = None if reference is None else load_reference(reference)
     options = PageOptions(rtl, force, palette, strength, across_pages, panel_config or PanelConfig())
     colorizer = PageColorizer(engine, batch_size, options)

@@ -225,7 +225,7 @@ def test_siggraph17_export_matches_the_release_forward(siggraph17) -> None:
     L = rng.uniform(0, 100, (2, 1, SIZE, SIZE))
     mask = (rng.uniform(size=(2, 1, SIZE, SIZE)) < 0.05).astype(np.float64)
     ab = rng.uniform(-80, 80, (2, 2, SIZE, SIZE)) * mask
-    mask_B = mask - 0.5  # the release's training code feeds the mask centred (mask_cent 0.5)
+    mask_B = mask  # the colorizers release (Caffe weights) feeds the raw 0/1 mask (mask_cent 0)
     c = result.contract
     x = np.concatenate(
         [L * c.input_scale + c.input_offset, ab * c.hint_scale, mask + c.mask_offset], axis=1
@@ -238,6 +238,26 @@ def test_siggraph17_export_matches_the_release_forward(siggraph17) -> None:
     assert np.abs(module_forward - reference).max() <= 1e-6
     assert np.abs(got - reference).max() <= TOL
     assert np.abs(reference).mean() > 0.01
+
+
+def test_siggraph17_without_hints_is_the_releases_automatic_colorization(siggraph17) -> None:
+    """The release's demo calls ``net(L)``: input_B and mask_B default to zeros (no hint anywhere).
+
+    The runtime's preprocess of the same L with no hints must feed the exported model the same
+    4 channels, or every hint-free colorization runs the net on an input it never saw.
+    """
+    from colorrt.kernels.pipeline import preprocess
+
+    result, net = siggraph17
+    L = np.random.default_rng(6).uniform(0, 100, (SIZE, SIZE)).astype(np.float32)
+    x = preprocess([L], result.contract)
+    assert x.shape == (1, 4, SIZE, SIZE)
+    assert np.abs(x[0, 0] - (L - 50.0) / 100.0).max() <= 1e-5  # same size: the resize is the identity
+    with torch.no_grad():
+        release = net(torch.from_numpy(L)[None, None]).numpy() / 110.0
+    got = _run(result.path, x)
+    assert np.abs(got - release).max() <= TOL
+    assert np.abs(release).mean() > 0.01
 
 
 @pytest.mark.skipif(

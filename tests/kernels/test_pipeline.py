@@ -116,7 +116,7 @@ def test_preprocess_normalizes_constant_lightness_by_hand(
         "pix2pix-colorization": [30 / 50 - 1],
         "cyclegan-rgb": [_grey_srgb(30) * 2 - 1] * 3,
         "pix2pix-rgb": [_grey_srgb(30) * 2 - 1] * 3,
-        "siggraph17": [(30 - 50) / 100, 0.0, 0.0, -0.5],  # no hints: zero ab, mask 0 - 0.5
+        "siggraph17": [(30 - 50) / 100, 0.0, 0.0, 0.0],  # no hints: zero ab, mask 0 (release: raw mask)
     }[name]
     for channel, value in enumerate(expected):
         np.testing.assert_allclose(batch[:, channel], value, atol=1e-5)
@@ -151,13 +151,13 @@ def test_preprocess_hints_survive_downscale() -> None:
     hint[400, 50] = [10.0, 10.0, 1.0]  # one full-resolution click
     batch = preprocess([plane, plane], contract, hints=[hint, None])
     ab_mask = batch[0, 1:]
-    np.testing.assert_allclose(ab_mask[:, 60, 160], [40 / 110, -20 / 110, 0.5], atol=1e-5)  # patch centre
-    np.testing.assert_allclose(ab_mask[:, 200, 25], [10 / 110, 10 / 110, 0.5], atol=1e-5)  # the click
-    np.testing.assert_allclose(ab_mask[:, 10, 10], [0.0, 0.0, -0.5])  # no hint
+    np.testing.assert_allclose(ab_mask[:, 60, 160], [40 / 110, -20 / 110, 1.0], atol=1e-5)  # patch centre
+    np.testing.assert_allclose(ab_mask[:, 200, 25], [10 / 110, 10 / 110, 1.0], atol=1e-5)  # the click
+    np.testing.assert_allclose(ab_mask[:, 10, 10], [0.0, 0.0, 0.0])  # no hint
     covered = ab_mask[2] > 0
     assert 400 <= covered.sum() <= 22 * 22 + 9  # the patch (plus a rim of 1 px) and the click
     np.testing.assert_allclose(batch[1, 1:3], 0.0)
-    np.testing.assert_allclose(batch[1, 3], -0.5)
+    np.testing.assert_allclose(batch[1, 3], 0.0)
 
 
 def test_preprocess_errors() -> None:

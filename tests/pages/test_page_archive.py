@@ -163,6 +163,78 @@ def test_archive_members_cannot_escape_the_output_folder(runtime, pages, tmp_pat
     assert not (tmp_path / "escaped.png").exists()
 
 
+def _corrupt_member(path: Path, name: str) -> None:
+    """Scramble a member's compressed bytes in place (its header stays valid)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start + 16, start + min(info.compress_size, 64)):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def _set_header_field(path: Path, name: str, local_offset: int, value: int) -> None:
+    """Overwrite a 2-byte field of a member's local header and the same field of its central record
+    (central = local + 2: the central record has "version made by" first)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        local = archive.getinfo(name).header_offset
+    central = data.rindex(name.encode()) - 46  # the name's last copy is in its central record
+    assert data[local : local + 4] == b"PK\x03\x04" and data[central : central + 4] == b"PK\x01\x02"
+    for at in (local + local_offset, central + local_offset + 2):
+        data[at : at + 2] = value.to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_or_unreadable_members_are_reported_and_the_rest_complete(
+    runtime, pages, tmp_path: Path
+) -> None:
+    """Nested folders, non-page members, a page whose deflate stream is damaged, an encrypted page
+    and one with a compression method zipfile cannot read: only those three fail, with a reason."""
+    src = tmp_path / "nested.cbz"
+    with zipfile.ZipFile(src, "w") as archive:
+        archive.writestr("ComicInfo.xml", COMIC_INFO, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("vol 1/ch 01/p01.png", _encode(pages[0], "PNG"))
+        archive.writestr(
+            "vol 1/ch 01/notes.txt", b"translator notes " * 20, compress_type=zipfile.ZIP_DEFLATED
+        )
+        archive.writestr("vol 1/ch 02/p01.png", _encode(pages[1], "PNG"))
+        archive.writestr("vol 1/ch 02/p02.bmp", _encode(pages[2], "BMP"), compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("vol 1/ch 02/p03.png", _encode(pages[3], "PNG"))
+        archive.writestr("vol 1/ch 02/p04.png", _encode(pages[3], "PNG"))
+    _corrupt_member(src, "vol 1/ch 02/p02.bmp")
+    _set_header_field(src, "vol 1/ch 02/p03.png", 6, 0x1)  # flags: encrypted
+    _set_header_field(src, "vol 1/ch 02/p04.png", 8, 9)  # compression method 9: Deflate64
+
+    for out in (tmp_path / "out.cbz", tmp_path / "out"):
+        report = colorize_pages(runtime, src, out, progress=False)
+        assert report.colorized == ["vol 1/ch 01/p01.png", "vol 1/ch 02/p01.png"]
+        failed = dict(report.failed)
+        assert sorted(failed) == ["vol 1/ch 02/p02.bmp", "vol 1/ch 02/p03.png", "vol 1/ch 02/p04.png"]
+        assert all("cannot read" in reason for reason in failed.values()), failed
+        assert "encrypted" in failed["vol 1/ch 02/p03.png"]
+        assert report.copied == 2  # ComicInfo.xml and the notes, byte for byte
+    assert (tmp_path / "out" / "vol 1" / "ch 01" / "notes.txt").read_bytes() == b"translator notes " * 20
+    with zipfile.ZipFile(tmp_path / "out.cbz") as archive:
+        assert archive.namelist() == [
+            "ComicInfo.xml",
+            "vol 1/ch 01/p01.png",
+            "vol 1/ch 01/notes.txt",
+            "vol 1/ch 02/p01.png",
+        ]
+
+
+def test_an_engine_can_stand_in_for_the_runtime(engine, pages, tmp_path: Path) -> None:
+    """colorize_pages documents ``runtime`` as a Runtime or an Engine (dynamic batch: batch_size None)."""
+    src = tmp_path / "page.png"
+    Image.fromarray(pages[0]).save(src)
+    assert engine.batch_size is None
+    report = colorize_pages(engine, src, tmp_path / "out", progress=False)
+    assert report.colorized == ["page.png"]
+    assert read_image(tmp_path / "out" / "page.png").shape == (320, 230, 3)
+
+
 def test_output_name() -> None:
     assert output_name("a/b/p1.jpg", None) == "a/b/p1.jpg"
     assert output_name("a/b/p1.jpg", "png") == "a/b/p1.png"
