@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 PLAN_SUFFIXES = frozenset({".plan", ".engine", ".trt"})
-VIDEO_SUFFIXES = frozenset(".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ts .mts .m2ts .wmv .flv .ogv".split())
+VIDEO_SUFFIXES = frozenset(
+    ".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ts .mts .m2ts .wmv .flv .ogv "
+    ".vob .3gp .3g2 .mxf .dv .divx .f4v .asf .m2v .y4m".split()
+)
 
 
 @dataclass(frozen=True)
@@ -196,12 +199,21 @@ def run_colorize(args: argparse.Namespace) -> int:
         if args.input.is_dir():
             return _colorize_folder(runtime, args)
         output = args.output / args.input.name if args.output.is_dir() else args.output
-        if args.input.suffix.lower() in VIDEO_SUFFIXES:
+        if _is_video_job(args.input, output):
             return _colorize_video(runtime, args.input, output, args)
         runtime.colorize_file(args.input, output)
         if not args.quiet:
             print(f"wrote {output}")
     return EXIT_OK
+
+
+def _is_video_job(src: Path, dst: Path) -> bool:
+    """A video input, or an input that is no image file going to a video output (FFmpeg reads it)."""
+    from colorrt.io.images import IMAGE_SUFFIXES
+
+    if src.suffix.lower() in VIDEO_SUFFIXES:
+        return True
+    return dst.suffix.lower() in VIDEO_SUFFIXES and src.suffix.lower() not in IMAGE_SUFFIXES
 
 
 def _colorize_folder(runtime: Runtime, args: argparse.Namespace) -> int:

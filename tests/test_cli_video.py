@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 
 from colorrt.cli import main
@@ -54,3 +55,25 @@ def test_cli_preset_reaches_x264_and_a_bad_one_is_refused(tmp_path, capsys):
     assert main([*args, "-o", str(bad), "--preset", "quick"]) == 2
     assert "preset 'quick'" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_cli_routes_other_video_suffixes_and_an_audio_file_to_the_video_path(tmp_path, capsys):
+    # .3gp / .vob / .mxf / .dv films, or a film with an unusual suffix written to a video suffix
+    src, model = _film(tmp_path), zoo.ab_model(tmp_path / "m.onnx")
+    args = ["--model", str(model), "--codec", "ffv1", "--quiet"]
+    for name in ("phone.3gp", "film.video"):
+        copy = tmp_path / name
+        copy.write_bytes(src.read_bytes())
+        dst = tmp_path / f"{copy.stem}_colour.mkv"
+        assert main(["colorize", str(copy), "-o", str(dst), *args]) == 0
+        assert len(synth_video.read_frames(dst)[0]) == 24
+    sound = tmp_path / "sound.m4a"
+    with av.open(str(sound), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    capsys.readouterr()
+    assert main(["colorize", str(sound), "-o", str(tmp_path / "sound.mkv"), *args]) == 2
+    assert "no video stream" in capsys.readouterr().err

@@ -653,6 +653,7 @@ class TensorRTEngine(Engine):
         max_graphs: graphs kept per stream; shapes beyond run without a graph.
         device_id: CUDA device.
         check_compatibility: refuse a plan whose facts name another TensorRT version or GPU.
+        threads: accepted like every backend's (``--threads``); TensorRT has no host threads to set.
     """
 
     name = "tensorrt"
@@ -669,6 +670,7 @@ class TensorRTEngine(Engine):
         max_graphs: int = 4,
         device_id: int = 0,
         check_compatibility: bool = True,
+        threads: int | None = None,
         **build_options: Any,
     ) -> None:
         if device not in ("auto", "cuda"):

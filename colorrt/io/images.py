@@ -41,7 +41,6 @@ _DECODE_ERRORS = (
     EOFError,
     struct.error,
     zlib.error,
-    Image.DecompressionBombError,
 )
 
 
@@ -58,7 +57,11 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise InputError(f"no such file: {path}", "check the path")
     if not path.is_file():
         raise InputError(f"not a file: {path}", "pass an image file (or a folder where a folder is accepted)")
-    with open(path, "rb") as handle:
+    try:
+        handle = open(path, "rb")
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}", "check the file's permissions") from e
+    with handle:
         return decode_image(handle, str(path))
 
 
@@ -72,6 +75,16 @@ def decode_image(data: bytes | BinaryIO, name: str) -> np.ndarray:
     except Image.UnidentifiedImageError as e:
         raise InputError(
             f"not an image (or a format Pillow cannot read): {name}", "pass a PNG, JPEG, TIFF, WebP, ... file"
+        ) from e
+    except Image.DecompressionBombError as e:
+        raise InputError(
+            f"image too large to decode safely: {name}: {e}",
+            "if you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS in Python (None turns the check off) "
+            "or split the image into tiles",
+        ) from e
+    except NotImplementedError as e:  # Pillow's answer to format variants it has no decoder for
+        raise InputError(
+            f"cannot decode image {name}: {e}", "convert it to PNG or TIFF with another program"
         ) from e
     except _DECODE_ERRORS as e:
         raise InputError(f"cannot decode image {name}: {e}", "the file is truncated or corrupt") from e
@@ -89,6 +102,8 @@ def pil_to_array(image: Image.Image, source: str = "image") -> np.ndarray:
             f"{source}: 32-bit float images (PIL mode 'F') are not supported",
             "convert it to an 8- or 16-bit image first",
         )
+    if mode == "LAB":  # convert("RGB") would copy L, a, b into R, G, B as they are
+        return np.asarray(_lab_to_srgb(image)).copy()
     has_alpha = "A" in mode or "a" in mode or "transparency" in image.info
     if mode == "L" and not has_alpha:
         return np.asarray(image).copy()
@@ -97,6 +112,13 @@ def pil_to_array(image: Image.Image, source: str = "image") -> np.ndarray:
     if has_alpha:
         return np.asarray(image.convert("RGBA")).copy()
     return np.asarray(image.convert("RGB")).copy()
+
+
+def _lab_to_srgb(image: Image.Image) -> Image.Image:
+    from PIL import ImageCms
+
+    lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
+    return ImageCms.applyTransform(image, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
 
 
 def array_to_pil(array: np.ndarray) -> Image.Image:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import os
 import re
+import struct
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -272,6 +273,8 @@ class VideoInfo:
     grey: bool  # single-component pixel format (gray, gray10le, ...)
     passthrough: tuple[str, ...]  # "audio:aac", "subtitle:subrip", ... copied to the output
     skipped: tuple[str, ...]  # other streams (data, attachments, extra video) that are not copied
+    sample_aspect_ratio: Fraction | None = None  # pixel shape (anamorphic DVD: 32/27 ...), None: square
+    display_matrix: tuple[int, ...] | None = None  # FFmpeg display matrix (phone rotation), None: upright
 
     @property
     def frame_duration(self) -> int:
@@ -291,7 +294,7 @@ def open_input(path: str | os.PathLike[str]) -> Any:
     if not path.is_file():
         raise InputError(f"not a file: {path}", "pass the path of a video file")
     try:
-        container = av.open(str(path), "r")
+        container = av.open(str(path), "r", metadata_errors="replace")  # tags in Latin-1 etc. happen
     except av.error.FFmpegError as e:
         raise InputError(
             f"{path} is not a video PyAV/FFmpeg can read ({e.strerror or e})",
@@ -309,10 +312,11 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Size, pixel format, timing and streams of a video file."""
     with open_input(path) as container:
         stream = container.streams.video[0]
-        ctx = stream.codec_context
-        if not ctx.width or not ctx.height or ctx.pix_fmt is None:
+        ctx = stream.codec_context  # None when this FFmpeg build has no decoder for the codec
+        if ctx is None or not ctx.width or not ctx.height or ctx.pix_fmt is None:
             raise InputError(
-                f"{path}: the video stream has no readable size or pixel format ({ctx.name})",
+                f"{path}: the video stream has no readable size or pixel format "
+                f"({getattr(ctx, 'name', 'unknown codec')})",
                 "the stream header is damaged or the codec is not supported by this FFmpeg build",
             )
         rate = stream.average_rate or stream.guessed_rate or None
@@ -330,9 +334,23 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             frames=frames or None,
             duration_s=duration_s,
             grey=_is_grey_format(ctx.pix_fmt),
-            passthrough=tuple(f"{s.type}:{s.codec_context.name}" for s in passthrough),
+            passthrough=tuple(f"{s.type}:{getattr(s.codec_context, 'name', '?')}" for s in passthrough),
             skipped=tuple(f"{s.type}:{getattr(s.codec_context, 'name', '?')}" for s in skipped),
+            sample_aspect_ratio=stream.sample_aspect_ratio or ctx.sample_aspect_ratio or None,
+            display_matrix=_display_matrix(container, stream),
         )
+
+
+def _display_matrix(container: Any, stream: Any) -> tuple[int, ...] | None:
+    """The display matrix players apply (rotation, flips), as FFmpeg hands it on with the first frame."""
+    import av
+
+    try:
+        frame = next(container.decode(stream), None)
+    except av.error.FFmpegError:  # damaged start: the reader reports it; play it as stored
+        return None
+    data = None if frame is None else frame.side_data.get("DISPLAYMATRIX")
+    return None if data is None else struct.unpack("=9i", bytes(data))  # int32_t[9], native order
 
 
 def _classify_streams(container: Any, video: Any) -> tuple[list[Any], list[Any]]:
@@ -606,6 +624,10 @@ def _add_video_stream(container: Any, settings: EncodeSettings, info: VideoInfo)
         ) from e
     stream.width, stream.height = info.width, info.height
     stream.pix_fmt = settings.pix_fmt
+    if info.sample_aspect_ratio:
+        stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+    if info.display_matrix:
+        stream.set_display_matrix(list(info.display_matrix))
     stream.time_base = info.time_base
     stream.codec_context.time_base = info.time_base  # frames keep their own pts: VFR stays VFR
     if settings.bitrate is not None:
@@ -713,6 +735,8 @@ def assemble(parts: Sequence[SegmentPart], src: Path, dst: Path, info: VideoInfo
             first.close()
         video_out.metadata.update(_stream_metadata(source.streams.video[0]))
         video_out.time_base = info.time_base
+        if info.rate:  # a copied stream has none; MOV/MP4 time a camera's timecode track with it
+            video_out.codec_context.framerate = info.rate
         pairs = add_passthrough_streams(output, source)
         chapters = source.chapters()
         if chapters:
@@ -779,9 +803,13 @@ def _with_dts(packets: Iterator[Any]) -> Iterator[Any]:
         yield from waiting
         waiting.clear()
         yield packet
-    for earlier in waiting:  # no dts at all (intra-only streams): decode order is presentation order
-        earlier.dts = earlier.pts
-        yield earlier
+    # No dts at all (intra-only streams, or a segment of a few B-framed packets): from the last packet
+    # back, each dts is its pts or just below the next one, so dts increase and never pass pts.
+    following = None
+    for earlier in reversed(waiting):
+        earlier.dts = earlier.pts if following is None else min(earlier.pts, following - 1)
+        following = earlier.dts
+    yield from waiting
 
 
 def _passthrough_packets(source: Any, pairs: Sequence[tuple[Any, Any]]) -> Iterator[tuple]:

@@ -535,6 +535,8 @@ def test_engine_without_tensorrt_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelError, match="no such TensorRT engine file"):
         TensorRTEngine(tmp_path / "missing.plan")
+    with pytest.raises(ModelError, match="no such TensorRT engine file"):  # --threads is not an error
+        TensorRTEngine(tmp_path / "missing.plan", threads=1)
     (tmp_path / "m.plan").write_bytes(b"plan")
     with pytest.raises(TensorRTUnavailableError, match="running a TensorRT engine"):
         TensorRTEngine(tmp_path / "m.plan")

@@ -9,6 +9,7 @@ import stat
 import numpy as np
 import pytest
 from PIL import Image
+from skimage.color import lab2rgb
 
 from colorrt.errors import InputError
 from colorrt.io.images import list_images, read_image, write_image
@@ -96,6 +97,29 @@ def test_exif_orientation_6_is_applied(tmp_path):
     assert np.abs(out.astype(int) - np.rot90(rgb, k=-1)).mean() < 4
 
 
+def test_cielab_tiff_is_converted_not_reinterpreted(tmp_path):
+    # Pillow's convert("RGB") copies the L, a, b bytes into R, G, B; and "A" in "LAB" is not alpha
+    lightness = np.linspace(5, 95, 10)
+    lab = np.zeros((2, 10, 3), np.uint8)
+    lab[0, :, 0] = lab[1, :, 0] = np.rint(lightness * 255 / 100)
+    lab[1, :, 1], lab[1, :, 2] = 60, 40  # a, b are signed bytes (0: neutral grey); a = 60, b = 40: red
+    Image.fromarray(lab, "LAB").save(tmp_path / "lab.tif")
+    out = read_image(tmp_path / "lab.tif")
+    assert out.shape == (2, 10, 3) and out.dtype == np.uint8
+    grey = lab2rgb(np.stack([lightness, 0 * lightness, 0 * lightness], -1)[None])[0]
+    assert np.abs(out[0].astype(int) - np.rint(grey * 255)).max() <= 2
+    red, green, blue = out[1, 5].astype(int)
+    assert red > green + 40 and red > blue + 40
+
+
+def test_image_over_the_pixel_limit_says_so(tmp_path, monkeypatch):
+    write_image(tmp_path / "wide.png", np.zeros((40, 60), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 2x this is where Pillow refuses to decode
+    with pytest.raises(InputError, match="MAX_IMAGE_PIXELS") as caught:
+        read_image(tmp_path / "wide.png")
+    assert "wide.png" in str(caught.value) and "corrupt" not in str(caught.value)
+
+
 def test_bilevel_image_reads_as_grey(tmp_path):
     bits = RNG.integers(0, 2, (9, 16)).astype(bool)
     Image.fromarray(bits).save(tmp_path / "b.png")
@@ -117,6 +141,17 @@ def test_text_file_named_png(tmp_path):
     (tmp_path / "fake.png").write_text("this is not an image\n")
     with pytest.raises(InputError, match=r"not an image.*fake\.png"):
         read_image(tmp_path / "fake.png")
+
+
+def test_unsupported_format_variant_is_a_clear_error(tmp_path):
+    # Pillow raises NotImplementedError for variants it cannot decode (here a DDS pixel format)
+    buffer = io.BytesIO()
+    Image.new("RGBA", (4, 4)).save(buffer, format="DDS")
+    data = bytearray(buffer.getvalue())
+    data[80:84] = (0x2000).to_bytes(4, "little")  # DDS_PIXELFORMAT.dwFlags: a flag Pillow does not know
+    (tmp_path / "texture.dds").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"texture\.dds.*pixel format"):
+        read_image(tmp_path / "texture.dds")
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])

@@ -275,6 +275,63 @@ def test_engine_error_stops_the_job_and_keeps_finished_segments(runtime: Runtime
     assert len(list(work.glob("segment_*"))) >= 2  # finished before the failure; resumable
 
 
+def _phone_clip(path: Path, *, rotation: int = 0, sar: Fraction | None = None) -> Path:
+    """A few H.264 frames with a display rotation (phone video) and/or a non-square pixel shape."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if sar is not None:
+            stream.codec_context.sample_aspect_ratio = sar
+        for index, image in enumerate(scene_frames(6, seed=4)):
+            frame = av.VideoFrame.from_ndarray(image, format="gray")
+            frame.pts, frame.time_base = index, Fraction(1, 24)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
+def test_display_rotation_and_pixel_aspect_are_kept(runtime: Runtime, tmp_path: Path, suffix: str):
+    # a phone video shown upright only through its display matrix; a DVD film with 32:27 pixels
+    rotated = _phone_clip(tmp_path / f"phone{suffix}", rotation=90)
+    anamorphic = _phone_clip(tmp_path / f"dvd{suffix}", sar=Fraction(32, 27))
+    for src, want_rotation, want_sar in ((rotated, 90, None), (anamorphic, 0, Fraction(32, 27))):
+        dst = tmp_path / f"{src.stem}_colour{suffix}"
+        colorize_video(runtime, src, dst, progress=False)
+        with av.open(str(dst)) as out:
+            stream = out.streams.video[0]
+            assert stream.sample_aspect_ratio == want_sar
+            assert next(out.decode(stream)).rotation == want_rotation
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mp4"])
+def test_camera_timecode_is_kept(runtime: Runtime, tmp_path: Path, suffix: str):
+    # cameras and film scanners write a QuickTime timecode track; the muxer times it by the frame rate
+    src = tmp_path / "scan.mov"
+    write_video(src, scene_frames(6, seed=6), metadata={"timecode": "01:00:00:00"})
+    dst = tmp_path / f"colour{suffix}"
+    report = colorize_video(runtime, src, dst, progress=False)
+    assert report.complete and report.frames == 6
+    with av.open(str(dst)) as out:
+        assert out.streams.video[0].metadata.get("timecode") == "01:00:00:00"
+        assert out.streams.video[0].average_rate == 24
+    assert read_frames(dst)[1] == read_frames(src)[1]
+
+
+def test_last_segment_of_three_b_framed_frames_in_matroska(runtime: Runtime, tmp_path: Path):
+    # 12 + 3 frames: Matroska gives the 3-frame segment's packets (I, P, B) no dts at all
+    src = tmp_path / "grey.mkv"
+    write_video(
+        src, scene_frames(15, seed=5), codec="ffv1", pix_fmt="gray", audio=None, time_base=Fraction(1, 1000)
+    )
+    dst = tmp_path / "colour.mkv"
+    report = colorize_video(runtime, src, dst, progress=False, segment_seconds=0.5)
+    assert report.complete and report.frames == 15
+    assert read_frames(dst)[1] == read_frames(src)[1]
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 
@@ -295,6 +352,31 @@ def test_audio_only_file(runtime: Runtime, tmp_path: Path):
         out.mux(stream.encode(None))
     with pytest.raises(InputError, match="no video stream"):
         colorize_video(runtime, path, tmp_path / "out.mkv", progress=False)
+
+
+def test_tags_that_are_not_utf8_are_read(runtime: Runtime, tmp_path: Path):
+    # old files often carry Windows-1252 / Latin-1 titles; FFmpeg hands the bytes on as they are
+    src = tmp_path / "old.mkv"
+    with av.open(str(src), "w", metadata_encoding="latin-1") as out:
+        out.metadata["title"] = "Café"
+        stream = out.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "gray"
+        for index, image in enumerate(scene_frames(3, seed=5)):
+            frame = av.VideoFrame.from_ndarray(image, format="gray")
+            frame.pts, frame.time_base = index, Fraction(1, 24)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    report = colorize_video(runtime, src, tmp_path / "colour.mkv", progress=False)
+    assert report.complete and report.frames == 3
+    with av.open(str(tmp_path / "colour.mkv")) as out:
+        assert out.metadata["title"].startswith("Caf")
+
+
+def test_video_codec_ffmpeg_cannot_decode(runtime: Runtime, film: Path, tmp_path: Path):
+    unknown = tmp_path / "odd.mp4"
+    unknown.write_bytes(film.read_bytes().replace(b"avc1", b"zzz9"))  # the sample entry's codec tag
+    with pytest.raises(InputError, match="codec"):
+        colorize_video(runtime, unknown, tmp_path / "out.mkv", progress=False)
 
 
 def _damaged_copy(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -225,6 +227,21 @@ def test_colorize_folder_continues_past_bad_files(runtime, tmp_path):
     assert read_image(dst / "sub" / "c.png").shape == (96, 128, 4)
     assert _psnr_l(read_image(src / "sub" / "b.jpg"), read_image(dst / "sub" / "b.jpg")) >= 35  # JPEG out
     assert all(p.read_bytes() == data for p, data in inputs.items())
+
+
+def test_colorize_folder_lists_an_unreadable_file_and_goes_on(runtime, tmp_path):
+    src = tmp_path / "in"
+    write_image(src / "a.png", _photo(20, 20))
+    locked = write_image(src / "locked.png", _photo(20, 20))
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):
+            pytest.skip("this process may read any file (root with CAP_DAC_OVERRIDE)")
+        report = runtime.colorize_folder(src, tmp_path / "out", progress=False)
+    finally:
+        locked.chmod(0o644)
+    assert report.done == 1 and [p.name for p, _ in report.failed] == ["locked.png"]
+    assert "cannot read" in report.failed[0][1]
 
 
 def test_colorize_folder_skips_nested_output_and_empty(runtime, tmp_path):
