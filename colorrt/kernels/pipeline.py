@@ -271,7 +271,11 @@ def _check_pixels(pixels: Any, what: str) -> None:
 
 def _check_unit_range(pixels: Any) -> None:
     """Float pixels must be in 0..1; a maximum far above 1 is a 0..255 or 0..65535 scale mistake."""
-    peak = float(pixels.max())
+    peak = float(pixels.max())  # NaN anywhere makes the maximum NaN
+    if peak != peak:
+        raise InputError(
+            "the float image contains NaN values", "replace them (np.nan_to_num) or fix what produced them"
+        )
     if peak > _FLOAT_RANGE_LIMIT:
         raise InputError(
             f"float image values must be in 0..1, got a maximum of {peak:g}",

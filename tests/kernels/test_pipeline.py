@@ -83,6 +83,7 @@ def test_luminance_of_grey_is_the_greys_own_lightness() -> None:
         (np.zeros((2, 4, 4, 3), np.uint8), "grey or H x W x 3"),
         (np.zeros((4, 4), np.int32), "unsupported pixel type"),
         (np.full((4, 4), 200.0), "must be in 0..1"),
+        (np.array([[0.5, np.nan]]), "NaN"),
         (np.zeros((0, 4, 3), np.uint8), "empty"),
     ],
 )
