@@ -31,6 +31,7 @@ import numpy as np
 from colorrt.errors import InputError
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")  # stream types copied packet by packet into the output
+MOV_MUXERS = {"mov", "mp4", "3gp", "3g2", "ipod", "psp", "ismv", "f4v"}  # FFmpeg's movenc formats
 TRUNCATION_SLACK_S = 0.5  # seconds a stream may end before its declared duration without a warning
 
 
@@ -414,6 +415,7 @@ class VideoReader:
         while True:
             container = open_input(self.path)
             try:
+                _keep_stored_pts_only(container)
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 if seek:
@@ -428,8 +430,9 @@ class VideoReader:
     def _frames(self, container: Any, stream: Any, check_seek: bool = False) -> Iterator[DecodedFrame]:
         index, previous = self.start_index, None
         step = self.info.frame_duration
+        best_effort = _BestEffortTimestamp()
         for frame in self._decoded(container, stream):
-            pts = _frame_pts(frame, previous, step)
+            pts = _frame_pts(best_effort(frame.pts, frame.dts), previous, step)
             if check_seek:
                 if pts > self.start_pts:
                     raise _SeekOvershot
@@ -520,9 +523,53 @@ def _neutral_chroma(frame: Any) -> bool:
     return True
 
 
-def _frame_pts(frame: Any, previous: int | None, step: int) -> int:
-    if frame.pts is not None:
-        return int(frame.pts)
+def _keep_stored_pts_only(container: Any) -> None:
+    """Turn off the pts PyAV has FFmpeg generate (``genpts``) for AVI, which stores none.
+
+    An AVI chunk has only its index, the dts. With genpts FFmpeg guesses every packet's pts in decode
+    order (dts plus the reorder delay), which is wrong for H.264 and packed MPEG-4 B-frames: the
+    decoded frames then carry timestamps that go backwards. Without it they carry no pts, and the
+    dts of the packet that released each frame from the decoder is its presentation time, as
+    FFmpeg's own best-effort timestamp (``ffmpeg``, ``ffprobe``) has it.
+    """
+    import av
+
+    if container.format.name == "avi":
+        container.flags &= ~av.container.Flags.gen_pts.value
+
+
+class _BestEffortTimestamp:
+    """FFmpeg's best-effort frame timestamp (libavcodec's ``guess_correct_pts``), which PyAV lacks.
+
+    Called with each decoded frame's pts (from the container, put in display order by the decoder)
+    and dts (of the packet that released the frame); it trusts pts unless pts has gone backwards
+    more often than dts so far, or is missing.
+    """
+
+    def __init__(self) -> None:
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts: int | None = None
+        self.last_dts: int | None = None
+
+    def __call__(self, pts: int | None, dts: int | None) -> int | None:
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        elif pts is not None:
+            self.last_dts = pts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        elif dts is not None:
+            self.last_pts = dts
+        if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None):
+            return pts
+        return dts
+
+
+def _frame_pts(timestamp: int | None, previous: int | None, step: int) -> int:
+    if timestamp is not None:
+        return int(timestamp)
     return 0 if previous is None else previous + step  # raw streams without timestamps: count frames
 
 
@@ -735,6 +782,8 @@ def assemble(parts: Sequence[SegmentPart], src: Path, dst: Path, info: VideoInfo
             first.close()
         video_out.metadata.update(_stream_metadata(source.streams.video[0]))
         video_out.time_base = info.time_base
+        if output.format.name in MOV_MUXERS:  # its edit lists time a late first frame in movie ticks
+            output.container_options["movie_timescale"] = str(_mov_track_timescale(info.time_base))
         if info.rate:  # a copied stream has none; MOV/MP4 time a camera's timecode track with it
             video_out.codec_context.framerate = info.rate
         pairs = add_passthrough_streams(output, source)
@@ -751,6 +800,18 @@ def assemble(parts: Sequence[SegmentPart], src: Path, dst: Path, info: VideoInfo
             output.mux(packet)
             written += packet.stream is video_out
         return written
+
+
+def _mov_track_timescale(time_base: Fraction) -> int:
+    """The timescale FFmpeg's MOV/MP4 muxer gives a video track of this time base.
+
+    Used as the movie timescale too (default 1000), so an edit list that delays the first frame
+    (an input starting after 0, such as an AVI with B-frames) is exact instead of cut to the ms.
+    """
+    scale = time_base.denominator
+    while scale < 10000:  # movenc doubles small video timescales
+        scale *= 2
+    return scale
 
 
 def _stream_metadata(stream: Any) -> dict[str, str]:
@@ -771,10 +832,10 @@ def _segment_packets(parts: Sequence[SegmentPart], out_stream: Any, time_base: F
     for part in parts:
         with av.open(str(part.path)) as segment:
             stream = segment.streams.video[0]
-            offset = _rescale(part.pts_offset, time_base, stream.time_base)
             for packet in _with_dts(p for p in segment.demux(stream) if p.size):
-                packet.pts += offset
-                packet.dts += offset
+                pts = _shifted(packet.pts, part.pts_offset, stream.time_base, time_base)
+                packet.dts += pts - packet.pts  # moved with its pts: dts never passes pts
+                packet.pts = pts
                 if last_dts is not None and packet.dts <= last_dts:
                     packet.dts = last_dts + 1  # joints of variable-rate segments may touch
                 last_dts = packet.dts
@@ -827,6 +888,18 @@ def _passthrough_packets(source: Any, pairs: Sequence[tuple[Any, Any]]) -> Itera
 def _packet_time(packet: Any, time_base: Fraction) -> Fraction:
     ts = packet.dts if packet.dts is not None else packet.pts
     return Fraction(ts or 0) * time_base
+
+
+def _shifted(ts: int, offset: int, ts_base: Fraction, offset_base: Fraction) -> int:
+    """A segment's timestamp ``ts`` moved by ``offset`` (in the input's time base), rounded once.
+
+    The segment's timestamps are whole ticks of the input's time base: where the segment's own time
+    base is finer they convert back exactly, and the sum is rounded once (rounding the offset and
+    the timestamp apart puts Matroska frames a millisecond off).
+    """
+    if ts_base <= offset_base:
+        return _rescale(_rescale(ts, ts_base, offset_base) + offset, offset_base, ts_base)
+    return ts + _rescale(offset, offset_base, ts_base)
 
 
 def _rescale(value: int, src: Fraction, dst: Fraction) -> int:
