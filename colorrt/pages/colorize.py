@@ -29,7 +29,7 @@ from colorrt.kernels.color import rgb_to_lab
 from colorrt.kernels.resize import resize_bilinear
 from colorrt.pages.archive import PageSink, PageSource, open_sink, open_source, output_name, same_path
 from colorrt.pages.palette import Palette, load_reference
-from colorrt.pages.panels import Panel, PanelConfig, detect_panels
+from colorrt.pages.panels import Panel, PanelConfig, detect_panels, paper_level
 
 COLOR_DEVIATION = 10.0  # ab units from the page's dominant tint that count as a colour pixel
 COLOR_FRACTION = 0.02  # share of colour pixels above which a page is already in colour
@@ -181,7 +181,7 @@ class PageColorizer:
                 return []
             L = pipeline.luminance(colour)
             job.luminance = L
-            job.white = paper_white(L)
+            job.white = paper_white(L, self.options.panels)
             job.panels = detect_panels(L, rtl=self.options.rtl, config=self.options.panels)
             job.ab = np.zeros((2, *L.shape), np.float32)
             items = [self._item(job, panel) for panel in job.panels]
@@ -253,6 +253,9 @@ class PageColorizer:
 
         assert job.luminance is not None and job.ab is not None  # set in _start
         # White is judged on a slightly smoothed L, so screentone keeps its colour but balloons do not.
+        # The scan's own chroma (a yellowed paper's tint) is not kept anywhere: the page is its L plus
+        # the model's ab, so paper comes out neutral at its own lightness, like the panels' whites do;
+        # keeping the tint only outside panels would leave yellow gutters around neutral-based art.
         smooth = ndimage.uniform_filter(job.luminance, size=5, mode="nearest")
         job.ab *= chroma_weight(smooth, job.white)[None]
         rgb = merge_keeping_lightness(job.luminance, job.ab)
@@ -278,8 +281,13 @@ def letterbox(size: tuple[int, int], canvas: tuple[int, int]) -> Letterbox:
     return Letterbox((canvas[0] - height) // 2, (canvas[1] - width) // 2, height, width)
 
 
-def paper_white(luminance: np.ndarray) -> float:
-    """The page's paper white (CIE L): a high percentile of L, not below 85 (dark pages: 100)."""
+def paper_white(luminance: np.ndarray, config: PanelConfig | None = None) -> float:
+    """The page's paper white (CIE L): the paper's level read from the page (grey and yellowed scans
+    included, see :func:`colorrt.pages.panels.paper_level`); on pages where no paper is seen, a high
+    percentile of L, not below 85 (dark pages: 100, nothing is taken for paper)."""
+    level = paper_level(luminance, config)
+    if level is not None:
+        return level
     level = float(np.percentile(luminance[::4, ::4], 99))
     return level if level >= 85.0 else 100.0
 

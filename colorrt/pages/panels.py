@@ -1,7 +1,8 @@
 """Panel detection on comic and manga pages, and their reading order.
 
-A page is paper with panels drawn on it. The paper shows as near-white gutters and margins that all
-connect to the page edge; every large connected region that is *not* that paper is a panel. Thin
+A page is paper with panels drawn on it. The paper shows as gutters and margins that all connect to
+the page edge; every large connected region that is *not* that paper is a panel. The paper's level is
+read from the page's border (:func:`paper_level`), so grey and yellowed scans work like white ones. Thin
 white structures (screentone gaps, breaks in a frame line) are removed first with a morphological
 opening, so only gutters at least ``2 * gap_px + 1`` pixels wide separate panels. Each panel keeps its
 exact pixel mask (slanted or irregular panels) and the convex polygon around it. Pages where this finds
@@ -17,14 +18,23 @@ import numpy as np
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), half-open, in page pixels
 
+PAPER_BORDER = 0.03  # width of the page border searched for paper, fraction of the shorter side
+PAPER_FLAT = 5  # pixels: minimum filter size that turns screentone and hatching dark (paper stays)
+PAPER_WINDOW = 3.0  # L units: width of the paper's peak in the border's (filtered) histogram
+PAPER_SHARE = 0.25  # share of the border the paper's peak must hold ...
+PAPER_SIDE_SHARE = 0.2  # ... and of each of the four sides, but one:
+PAPER_BLEED = 15.0  # L units: the side without paper must be this much darker (art bled off the page)
+PAPER_BRIGHTER = 0.01  # largest share of the page that may be brighter than the paper (beyond noise)
+
 
 @dataclass(frozen=True)
 class PanelConfig:
     """Tuning of :func:`detect_panels` (defaults fit scans from about 600 to 4000 pixels high).
 
     Attributes:
-        white_margin: L units (0..100) below the paper's white level that still count as paper.
-        min_white: L below which nothing counts as paper, however dark the page is.
+        white_margin: L units (0..100) below the paper's level that still count as paper.
+        min_paper: lowest paper level (L) read from a page's border; darker is not paper.
+        min_white: on pages where no paper is seen, L below which nothing counts as paper.
         gap_px: half-width of the white structures removed before finding gutters, in pixels of a
             1000-pixel-high page (scaled with the page; at least 2).
         min_area: smallest panel, as a fraction of the page area (smaller regions: lettering, specks).
@@ -34,6 +44,7 @@ class PanelConfig:
     """
 
     white_margin: float = 7.0
+    min_paper: float = 65.0  # sRGB ~158: darker than paper scans; a flat tone this dark is art
     min_white: float = 80.0
     gap_px: float = 4.0
     min_area: float = 0.015
@@ -97,8 +108,10 @@ def detect_panels(luminance: np.ndarray, rtl: bool = False, config: PanelConfig 
     config = config or PanelConfig()
     height, width = luminance.shape
     factor = max(1, int(np.ceil(max(height, width) / config.max_side)))
+    tone = _paper_tone(luminance, config)
     small = _min_pool(np.asarray(luminance, np.float32), factor)
-    paper = _paper_mask(small, config, gap=max(2, round(config.gap_px * min(small.shape) / 1000)))
+    gap = max(2, round(config.gap_px * min(small.shape) / 1000))
+    paper = _paper_mask(small, config, tone, gap)
     labels, count = ndimage.label(~paper)
     min_pixels = config.min_area * small.size
     areas = np.bincount(labels.ravel(), minlength=count + 1)
@@ -128,12 +141,19 @@ def _min_pool(image: np.ndarray, factor: int) -> np.ndarray:
     )
 
 
-def _paper_mask(luminance: np.ndarray, config: PanelConfig, gap: int) -> np.ndarray:
-    """Near-white pixels wider than ``2 * gap + 1`` that connect to the page edge."""
+def _paper_mask(
+    luminance: np.ndarray, config: PanelConfig, tone: tuple[float, float] | None, gap: int
+) -> np.ndarray:
+    """Paper-coloured pixels wider than ``2 * gap + 1`` that connect to the page edge; ``tone`` is the
+    paper's L and noise (None: no paper seen, near-white is taken for paper as on a white page)."""
     from scipy import ndimage
 
-    white_level = float(np.percentile(luminance, 99.5))
-    white = luminance >= max(white_level - config.white_margin, config.min_white)
+    if tone is None:
+        level = max(float(np.percentile(luminance, 99.5)), config.min_white + config.white_margin)
+        margin = config.white_margin
+    else:  # a noisy scan's paper pixels spread further below its level; one dark speck cuts a gutter
+        level, margin = tone[0], max(config.white_margin, 5.0 * tone[1])
+    white = luminance >= level - margin
     size = 2 * gap + 1
     # Pad with paper so the opening does not eat the margins at the page edge.
     padded = np.pad(white, size, constant_values=True).astype(np.uint8)
@@ -141,6 +161,74 @@ def _paper_mask(luminance: np.ndarray, config: PanelConfig, gap: int) -> np.ndar
     labels, _ = ndimage.label(opened)
     edge_label = labels[0, 0]  # the padding ring is one component touching every page edge
     return (labels == edge_label)[size:-size, size:-size]
+
+
+def paper_level(luminance: np.ndarray, config: PanelConfig | None = None) -> float | None:
+    """CIE L of the page's paper (white, grey or yellowed), or None when the page shows no paper.
+
+    The paper is the brightest flat tone filling much of the page's border (margins): the brightest
+    peak of the border's lightness histogram, taken after a minimum filter so that screentone and
+    hatching, whose gaps are bright, do not pass for paper. It is not paper (None: callers then use
+    the white-page rule) when it
+      * holds too little of the border, or is missing on two sides, or on one side that is not
+        clearly darker (full-bleed art, a gradient; a panel bled off one side is fine);
+      * is darker than ``config.min_paper`` (dark pages, white-on-black panels);
+      * has over 1% of the page brighter than it (ink only darkens paper: it is a tone inside art).
+    A full-bleed picture framed on all four sides by one flat tone with nothing brighter still reads
+    as paper, as it did under the white-page rule when that tone was near white.
+    """
+    tone = _paper_tone(luminance, config or PanelConfig())
+    return None if tone is None else tone[0]
+
+
+def _paper_tone(luminance: np.ndarray, config: PanelConfig) -> tuple[float, float] | None:
+    """:func:`paper_level` and the standard deviation of the paper's pixel noise (L units)."""
+    from scipy import ndimage
+
+    L = np.asarray(luminance, np.float32)
+    height, width = L.shape
+    band = max(PAPER_FLAT, round(PAPER_BORDER * min(height, width)))
+    if 4 * band > min(height, width):
+        return None  # a tiny image has no margins to read
+    sides = (L[:band], L[-band:], L[band:-band, :band], L[band:-band, -band:])
+    step = max(1, round(band * (height + width) / 100_000))  # sample ~200k border pixels on big scans
+    flat = [ndimage.minimum_filter(side, PAPER_FLAT, mode="nearest").ravel()[::step] for side in sides]
+    peak = _brightest_peak(np.concatenate(flat), config.min_paper)
+    if peak is None:
+        return None
+    top = peak + PAPER_WINDOW if peak + PAPER_WINDOW < 100.0 else np.inf  # the last window holds L 100
+    in_peak = [(f >= peak) & (f < top) for f in flat]
+    bare = [f for f, m in zip(flat, in_peak, strict=True) if m.mean() < PAPER_SIDE_SHARE]
+    if len(bare) > 1 or (bare and float(np.median(bare[0])) > peak - PAPER_BLEED):
+        return None  # a gradient or a light tone along a side is art, not a panel bled off the page
+    raw = np.concatenate([side.ravel()[::step][m] for side, m in zip(sides, in_peak, strict=True)])
+    level = float(np.median(raw))  # the filter lowers noisy paper; the raw pixels give its level
+    # The minimum of 5x5 samples of Gaussian noise lies 1.97 sigma below their mean. Unlike the spread
+    # of the raw pixels, this holds on white paper whose noise is clipped at 255.
+    lowered = level - float(np.median(np.concatenate([f[m] for f, m in zip(flat, in_peak, strict=True)])))
+    noise = max(0.0, lowered / 1.97)
+    stride = max(1, round(np.sqrt(L.size / 250_000)))
+    brighter = float(np.mean(L[::stride, ::stride] > level + max(2.0, 4.0 * noise)))
+    if level < config.min_paper or brighter > PAPER_BRIGHTER:
+        return None
+    return level, noise
+
+
+def _brightest_peak(values: np.ndarray, floor: float) -> float | None:
+    """Lower edge of the brightest ``PAPER_WINDOW``-wide L window (at or above ``floor``) holding a
+    local maximum of at least ``PAPER_SHARE`` of ``values``."""
+    bin_width = 0.5
+    hist = np.histogram(values, bins=np.arange(0.0, 100.0 + bin_width, bin_width))[0] / values.size
+    span = round(PAPER_WINDOW / bin_width)
+    mass = np.convolve(hist, np.ones(span), mode="valid")  # mass[i]: L in [i, i + span) bins
+    start = int(np.ceil(floor / bin_width))
+    candidates = np.nonzero(mass[start:] >= PAPER_SHARE)[0]
+    if len(candidates) == 0:
+        return None
+    i = start + int(candidates[-1])
+    while i > start and mass[i - 1] > mass[i]:  # from the peak's bright shoulder down to its top
+        i -= 1
+    return i * bin_width
 
 
 def _panel_from_region(

@@ -3,7 +3,8 @@
 Every page is drawn from a seed: a grid or slanted panel layout with white gutters and black frames
 (or one full-bleed borderless panel), screentone / gradient / hatched backgrounds, clutter, speech
 balloons with scribbled lettering, light scan noise, and a small drawn character whose parts (hair,
-skin, shirt) always use the same grey levels. The page's true panel boxes and polygon masks and the
+skin, shirt) always use the same grey levels. The paper may be grey or yellowed, as in scans of old
+books (:func:`paper_color`). The page's true panel boxes and polygon masks, its bare paper and the
 character's part masks come with it, so detection and colour consistency can be measured exactly.
 The character's "true" colours (:data:`CHARACTER_LAB`) give a colour reference image of it.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from colorrt.pages.panels import Box
 
@@ -36,9 +37,11 @@ Point = tuple[float, float]
 class SyntheticPage:
     """One generated page and its ground truth.
 
-    ``image`` is a ``uint8`` grey scan ``(H, W)``; ``boxes`` are the true panels as half-open
-    ``(x0, y0, x1, y1)`` in reading order (right-to-left when ``rtl``), ``masks`` their polygon masks;
-    ``character`` maps a part name (hair, skin, shirt) to the mask of its visible fill on this page.
+    ``image`` is a ``uint8`` scan, grey ``(H, W)`` or, on tinted paper, RGB ``(H, W, 3)``; ``boxes``
+    are the true panels as half-open ``(x0, y0, x1, y1)`` in reading order (right-to-left when
+    ``rtl``), ``masks`` their polygon masks; ``character`` maps a part name (hair, skin, shirt) to the
+    mask of its visible fill on this page; ``blank`` is the bare paper (margins, gutters and balloon
+    insides, at least 2 pixels away from any line or lettering).
     """
 
     image: np.ndarray
@@ -47,11 +50,12 @@ class SyntheticPage:
     character: dict[str, np.ndarray] = field(default_factory=dict)
     rtl: bool = False
     layout: str = "grid"
+    blank: np.ndarray | None = None
 
     @property
     def character_mask(self) -> np.ndarray:
         """Union of the character's visible part fills."""
-        out = np.zeros(self.image.shape, bool)
+        out = np.zeros(self.image.shape[:2], bool)
         for mask in self.character.values():
             out |= mask
         return out
@@ -72,6 +76,15 @@ def character_rgb(part: str) -> tuple[int, int, int]:
     return tuple(int(v) for v in np.round(rgb * 255))
 
 
+def paper_color(lightness: float = 100.0, yellowing: float = 0.0) -> tuple[int, int, int]:
+    """uint8 sRGB of paper with CIE lightness ``lightness`` and CIE b* ``yellowing`` (a* a tenth of
+    it): ``paper_color(81)`` is grey paper (sRGB ~200), ``paper_color(88, 10)`` old yellowed paper."""
+    from colorrt.kernels.color import lab_to_rgb
+
+    lab = np.array([[[lightness, 0.1 * yellowing, yellowing]]], np.float64)
+    return tuple(int(v) for v in np.round(np.clip(lab_to_rgb(lab)[0, 0], 0, 1) * 255))
+
+
 def make_page(
     seed: int,
     size: tuple[int, int] = (1100, 780),
@@ -79,6 +92,7 @@ def make_page(
     rtl: bool = False,
     character_panels: int = 1,
     noise: float = 2.0,
+    paper: float | tuple[float, float, float] = 255.0,
 ) -> SyntheticPage:
     """Draw one page.
 
@@ -89,7 +103,10 @@ def make_page(
             or ``"borderless"`` (one full-bleed picture, no frames or gutters).
         rtl: order the true boxes right-to-left (manga).
         character_panels: how many panels show the character.
-        noise: standard deviation of the scan noise, in grey levels.
+        noise: standard deviation of the scan noise, in grey levels (per channel on tinted paper).
+        paper: the paper's sRGB, a grey level or ``(r, g, b)`` (0..255, e.g. :func:`paper_color`):
+            the drawn page is multiplied by it (white becomes paper, black stays black) before the
+            noise, as a scan of grey or yellowed paper; a tinted paper gives an RGB image.
     """
     if layout not in ("grid", "slanted", "borderless"):
         raise ValueError(f"layout must be 'grid', 'slanted' or 'borderless', got {layout!r}")
@@ -116,6 +133,14 @@ def make_page(
         masks.append(mask)
     order = [i for row in rows for i in (reversed(row) if rtl else row)]
     image = np.asarray(page, np.float32)
+    blank = np.asarray(page.filter(ImageFilter.MinFilter(5))) == 255
+    tone = np.asarray(paper, np.float32)
+    if tone.ndim and np.all(tone == tone[0]):
+        tone = tone[0]  # grey paper: a grey scan
+    if tone.ndim:  # tinted paper
+        image = image[:, :, None] * (tone / 255)
+    elif tone != 255:
+        image = image * (tone / 255)
     if noise > 0:
         image = image + rng.normal(0.0, noise, image.shape)
     label_array = np.asarray(labels)
@@ -127,6 +152,7 @@ def make_page(
         character={part: mask for part, mask in character.items() if mask.any()},
         rtl=rtl,
         layout=layout,
+        blank=blank,
     )
 
 
