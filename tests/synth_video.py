@@ -128,6 +128,13 @@ def write_video(
     return pts_list
 
 
+def write_audio_only(path: Path, codec: str = "aac", seconds: float = 0.5) -> Path:
+    """A file with one audio stream and no video (a tone; the container from the suffix)."""
+    with av.open(str(path), "w") as out:
+        _write_audio(out, _add_audio(out, codec), Fraction(seconds).limit_denominator(1000))
+    return path
+
+
 def _add_audio(out: av.container.OutputContainer, codec: str) -> av.audio.stream.AudioStream:
     stream = out.add_stream(codec, rate=AUDIO_RATE)
     stream.layout = "stereo"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import av
 import numpy as np
 
 from colorrt.cli import main
@@ -67,13 +66,7 @@ def test_cli_routes_other_video_suffixes_and_an_audio_file_to_the_video_path(tmp
         dst = tmp_path / f"{copy.stem}_colour.mkv"
         assert main(["colorize", str(copy), "-o", str(dst), *args]) == 0
         assert len(synth_video.read_frames(dst)[0]) == 24
-    sound = tmp_path / "sound.m4a"
-    with av.open(str(sound), "w") as out:
-        stream = out.add_stream("aac", rate=48000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    sound = synth_video.write_audio_only(tmp_path / "sound.m4a", "aac")
     capsys.readouterr()
     assert main(["colorize", str(sound), "-o", str(tmp_path / "sound.mkv"), *args]) == 2
     assert "no video stream" in capsys.readouterr().err

@@ -29,7 +29,7 @@ from colorrt.io.video import (
 )
 from colorrt.runtime.runtime import Runtime
 from colorrt.runtime.video_job import VideoJob, colorize_video
-from tests.synth_video import packet_bytes, read_frames, scene_frames, write_video
+from tests.synth_video import packet_bytes, read_frames, scene_frames, write_audio_only, write_video
 from tests.zoo import ab_model
 
 
@@ -475,13 +475,7 @@ def test_not_a_video(runtime: Runtime, tmp_path: Path):
 
 
 def test_audio_only_file(runtime: Runtime, tmp_path: Path):
-    path = tmp_path / "sound.mka"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libopus", rate=48000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    path = write_audio_only(tmp_path / "sound.mka", "libopus")
     with pytest.raises(InputError, match="no video stream"):
         colorize_video(runtime, path, tmp_path / "out.mkv", progress=False)
 
