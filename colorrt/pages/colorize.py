@@ -4,6 +4,10 @@
     canvases of several pages --batched--> engine --decode_ab--> ab per panel (palette transfer)
     ab --upsample into each panel's mask--> page ab --white: no chroma--> merge with L --gamut fit--> page
 
+On grey or yellowed paper the model is shown the panels as if printed on white paper
+(:func:`white_paper_lightness`), so it colours the art as it would on a white page; only its chroma is
+used, so the output keeps the scan's own lightness either way.
+
 Every pixel's CIE L stays the scan's (within rounding): where a chroma would push a colour out of the
 sRGB gamut, that pixel's chroma is reduced until it fits, instead of letting clipping change its
 lightness. Near-white regions (balloons, gutters, margins) get no chroma at all.
@@ -25,7 +29,7 @@ import numpy as np
 from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
 from colorrt.kernels import pipeline
-from colorrt.kernels.color import rgb_to_lab
+from colorrt.kernels.color import l_to_y, rgb_to_lab, y_to_l
 from colorrt.kernels.resize import resize_bilinear
 from colorrt.pages.archive import PageSink, PageSource, open_sink, open_source, output_name, same_path
 from colorrt.pages.palette import Palette, load_reference
@@ -48,6 +52,8 @@ class PageOptions:
         strength: 0..1, how far the palette transfer moves the model's chroma.
         across_pages: batch panels of consecutive pages together (False: one page at a time).
         panels: panel-detection thresholds.
+        normalize_paper: on pages whose paper is measured darker than white (grey, yellowed), show
+            the model the panels' lightness as if on white paper; the output keeps the scan's L.
     """
 
     rtl: bool = False
@@ -56,6 +62,7 @@ class PageOptions:
     strength: float = 1.0
     across_pages: bool = True
     panels: PanelConfig = field(default_factory=PanelConfig)
+    normalize_paper: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -105,6 +112,7 @@ class _PageJob:
     luminance: np.ndarray | None = None
     alpha: np.ndarray | None = None
     white: float = 100.0
+    paper: float | None = None  # measured paper L to normalize the model's input by (None: as is)
     panels: list[Panel] = field(default_factory=list)
     ab: np.ndarray | None = None
     remaining: int = 0
@@ -181,7 +189,10 @@ class PageColorizer:
                 return []
             L = pipeline.luminance(colour)
             job.luminance = L
-            job.white = paper_white(L, self.options.panels)
+            measured = paper_level(L, self.options.panels)
+            job.white = _fallback_white(L) if measured is None else measured
+            if self.options.normalize_paper and measured is not None and measured < 100.0:
+                job.paper = measured  # white paper (L 100) is left alone: its pages stay bit-identical
             job.panels = detect_panels(L, rtl=self.options.rtl, config=self.options.panels)
             job.ab = np.zeros((2, *L.shape), np.float32)
             items = [self._item(job, panel) for panel in job.panels]
@@ -216,7 +227,7 @@ class PageColorizer:
             return
         hints = [item.hints for item in items]
         batch = pipeline.preprocess(
-            [item.canvas for item in items],
+            [_model_lightness(item) for item in items],
             self.contract,
             hints=hints if any(h is not None for h in hints) else None,
         )
@@ -286,10 +297,32 @@ def paper_white(luminance: np.ndarray, config: PanelConfig | None = None) -> flo
     included, see :func:`colorrt.pages.panels.paper_level`); on pages where no paper is seen, a high
     percentile of L, not below 85 (dark pages: 100, nothing is taken for paper)."""
     level = paper_level(luminance, config)
-    if level is not None:
-        return level
+    return _fallback_white(luminance) if level is None else level
+
+
+def _fallback_white(luminance: np.ndarray) -> float:
     level = float(np.percentile(luminance[::4, ::4], 99))
     return level if level >= 85.0 else 100.0
+
+
+def white_paper_lightness(luminance: np.ndarray, paper: float) -> np.ndarray:
+    """CIE L of a page printed on paper of lightness ``paper``, as it would read on white paper.
+
+    Each pixel's luminance Y is divided by the paper's, then clipped to white. Ink on paper reflects
+    the paper's light times the ink's, so this undoes grey or yellowed paper exactly: black stays
+    black and every tone returns to its white-paper L. A plain ``L * 100 / paper`` does not: an L 50
+    grey printed on L 70 paper scans as L 33 and would come back as L 47, not 50.
+    """
+    y = l_to_y(np.asarray(luminance, np.float32))
+    y *= np.float32(1.0 / float(l_to_y(np.array(paper, np.float64))))
+    np.minimum(y, np.float32(1.0), out=y)  # specks brighter than the paper: white
+    return y_to_l(y)
+
+
+def _model_lightness(item: _PanelItem) -> np.ndarray:
+    """The panel's canvas L as the model sees it (normalized to white paper when the page's is not)."""
+    paper = item.job.paper
+    return item.canvas if paper is None else white_paper_lightness(item.canvas, paper)
 
 
 def chroma_weight(luminance: np.ndarray, white: float) -> np.ndarray:

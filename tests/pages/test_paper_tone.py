@@ -1,6 +1,6 @@
-"""Scans on grey or yellowed paper: the paper level is read from the page itself, so panels are found
-and gutters and balloons stay uncoloured as on white paper, while dark and full-bleed pages, which
-show no paper, are not misread as paper."""
+"""Scans on grey or yellowed paper: the paper level is read from the page itself, so panels are found,
+gutters and balloons stay uncoloured and the art gets the colour it gets on white paper, while dark
+and full-bleed pages, which show no paper, are not misread as paper."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
-from skimage.color import rgb2lab
+from skimage.color import lab2rgb, rgb2lab
 
 from colorrt.kernels.pipeline import luminance
 from colorrt.pages import synthetic
-from colorrt.pages.colorize import PageColorizer, paper_white
+from colorrt.pages.colorize import PageColorizer, PageOptions, paper_white, white_paper_lightness
 from colorrt.pages.panels import box_iou, detect_panels, paper_level
 
 PAPERS = {
@@ -124,6 +124,68 @@ def test_a_yellowed_papers_tint_is_neutralized_like_the_rest_of_the_page(tinted)
         out_ab = _scan_lab(result)[..., 1:][page.blank]
         assert np.median(scan_b) > 10.0  # the input really is yellow
         assert np.abs(out_ab).mean() < 0.5
+
+
+def _art_chroma(engine, paper, normalize: bool = True) -> tuple[float, float]:
+    """Mean output chroma over the art (drawn darker than L 80 inside panels) of two pages on
+    ``paper``, and the 99.9th percentile of the output's L error against the scan's."""
+    colorizer = PageColorizer(engine, 8, PageOptions(normalize_paper=normalize))
+    chroma, errors = [], []
+    for seed, layout in ((21, "grid"), (22, "slanted")):
+        white = synthetic.make_page(seed, (480, 340), layout, noise=NOISE)
+        page = synthetic.make_page(seed, (480, 340), layout, paper=paper, noise=NOISE)
+        art = np.any(white.masks, axis=0) & (ndimage.maximum_filter(_scan_lab(white.image)[..., 0], 5) < 80)
+        out, scan = _scan_lab(colorizer.colorize(page.image).image), _scan_lab(page.image)
+        chroma.append(np.hypot(out[..., 1], out[..., 2])[art])
+        errors.append(np.percentile(np.abs(out[..., 0] - scan[..., 0]), 99.9))
+    return float(np.mean(np.concatenate(chroma))), max(errors)
+
+
+@pytest.mark.parametrize("name", ["L75", "yellowed"])
+def test_art_on_tinted_paper_gets_the_colour_it_gets_on_white_paper(engine, name) -> None:
+    # The model is shown the page as if on white paper; without that, the darker art got far less
+    # colour from this model (L75: 8.7 against 24.8 ab on white), which checks the test can fail.
+    on_white, _ = _art_chroma(engine, 255)
+    chroma, l_error = _art_chroma(engine, PAPERS[name])
+    assert chroma == pytest.approx(on_white, rel=0.2)
+    assert l_error < 1.0  # only the model's chroma is used: the output keeps the scan's lightness
+    if name == "L75":
+        assert _art_chroma(engine, PAPERS[name], normalize=False)[0] < 0.5 * on_white
+
+
+def _linear_of(lightness: np.ndarray) -> np.ndarray:
+    """Linear luminance of neutral greys of CIE ``lightness`` (skimage, sRGB decoding)."""
+    srgb = lab2rgb(np.stack([lightness, 0 * lightness, 0 * lightness], -1)[None])[0, :, 0]
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def _lightness_of(linear: np.ndarray) -> np.ndarray:
+    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return rgb2lab(np.repeat(srgb[None, :, None], 3, axis=2))[0, :, 0]
+
+
+def test_white_paper_lightness_undoes_the_paper() -> None:
+    # A scan reflects the ink's light times the paper's; on white paper the ink reads as itself.
+    ink = np.linspace(0.0, 100.0, 41)
+    paper = 72.5
+    scan = _lightness_of(_linear_of(ink) * _linear_of(np.array([paper])))
+    got = white_paper_lightness(scan.astype(np.float32), paper)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ink, atol=0.05)
+    assert white_paper_lightness(np.array([paper + 3.0], np.float32), paper)[0] == pytest.approx(100.0)
+
+
+def test_white_and_paperless_pages_are_left_as_they_were(engine) -> None:
+    # Only a measured paper darker than white changes what the model sees.
+    pages = [
+        synthetic.make_page(seed, (480, 340), layout, noise=NOISE).image
+        for seed, layout in ((21, "grid"), (22, "slanted"), (5, "borderless"))
+    ]
+    pages.append(_white_on_black())
+    normalized = PageColorizer(engine, 8)
+    plain = PageColorizer(engine, 8, PageOptions(normalize_paper=False))
+    for image in pages:
+        np.testing.assert_array_equal(normalized.colorize(image).image, plain.colorize(image).image)
 
 
 def _white_on_black() -> np.ndarray:
