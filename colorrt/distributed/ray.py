@@ -43,7 +43,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,6 +53,9 @@ from colorrt.io.images import format_for, read_image, write_image
 from colorrt.runtime.runtime import BatchReport, Runtime
 from colorrt.runtime.temporal import DetectorState, SceneCutDetector, StabilizerState, TemporalState
 from colorrt.runtime.video_job import VideoReport
+
+if TYPE_CHECKING:
+    from colorrt.io.video import FrameClock
 
 EXTRA = "scale"  # pip extra that installs ray[data]
 SEGMENTS_PER_WORKER = 4  # automatic segment length: about this many segments per worker (load balance)
@@ -453,16 +456,45 @@ class SegmentResult:
 
 
 def keyframe_pts(src: str | os.PathLike[str]) -> list[int]:
-    """Presentation timestamps of the video stream's keyframes, read from packets (no decoding)."""
-    from colorrt.io.video import open_input
+    """Presentation timestamps of the video stream's keyframes, as :class:`VideoReader` gives them.
 
-    found = set()
-    with open_input(src) as container:
+    Read from the packets where the container stores pts. AVI stores none: there the decoder runs
+    from each keyframe packet until the keyframe comes out (a few packets), since its pts is the
+    dts of the packet that releases it and an open-GOP keyframe is shown after the B-frames that
+    follow it. A keyframe released only when the decoder drains (the file's last few packets) is
+    left out: its time is counted, not read, and no chunk needs to start there.
+    """
+    from colorrt.io.video import FrameClock, open_reader_input, probe
+
+    step = probe(src).frame_duration
+    found, clock = set(), None  # clock: while decoding from a keyframe with no stored pts
+    with open_reader_input(src) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             if packet.is_keyframe and packet.pts is not None:
                 found.add(int(packet.pts))
+            elif packet.is_keyframe and packet.size:
+                stream.codec_context.flush_buffers()  # decode from here, as a chunk reader seeking here does
+                clock = FrameClock(step)
+            if clock is not None and (pts := _released_keyframe(packet, clock)) is not None:
+                found.add(pts)
+                clock = None
     return sorted(found)
+
+
+def _released_keyframe(packet: Any, clock: FrameClock) -> int | None:
+    """The pts of the keyframe among the frames this packet releases, if it is there."""
+    import av
+
+    try:
+        frames = packet.decode()
+    except av.error.FFmpegError:
+        return None  # damaged: the chunk reader reports it; the next keyframe can start a chunk
+    for frame in frames:
+        pts = clock(frame)
+        if frame.key_frame:
+            return pts if frame.dts is not None else None
+    return None
 
 
 def plan_chunks(keyframes: Sequence[int], time_base: Fraction, seconds: float) -> list[Chunk]:

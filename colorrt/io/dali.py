@@ -4,7 +4,8 @@ DALI's ``fn.experimental.inputs.video`` (device ``"mixed"``: demuxing on the CPU
 is fed the encoded file once and returns consecutive sequences of RGB frames (F, H, W, 3) uint8 on
 the GPU. Each frame is handed on as a CuPy array (a device-to-device copy: DALI reuses its output
 buffers at the next run), never through host memory. DALI reports no timestamps for this operator,
-so the presentation timestamps come from PyAV demuxing the same file (packets only, no decoding).
+so the presentation timestamps come from PyAV demuxing the same file (packets only; for AVI, which
+stores no pts, the first few packets are decoded to find the decoder's delay).
 DALI takes the encoded file as one buffer: it is memory-mapped here, and DALI copies it (the film's
 compressed size in memory).
 
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from colorrt.errors import InputError, require
-from colorrt.io.video import DecodedFrame, VideoDamageWarning, open_input, probe
+from colorrt.io.video import DecodedFrame, FrameClock, VideoDamageWarning, open_reader_input, probe
 
 SEQUENCE_LENGTH = 16  # frames DALI decodes per run
 NVDEC_CODECS = ("h264", "hevc", "vp8", "vp9", "mjpeg", "av1", "mpeg4")  # what DALI's video decoders accept
@@ -121,8 +122,42 @@ class DaliVideoReader:
 
 
 def presentation_timestamps(path: Path) -> list[int]:
-    """The pts of every video frame in presentation order, read by demuxing (no decoding)."""
-    with open_input(path) as container:
+    """The pts of every video frame in presentation order, as :class:`VideoReader` gives them.
+
+    Read by demuxing where the container stores pts. AVI stores none (its demuxer fills in only the
+    B-frames', which are shown as they are decoded): the n-th frame shown comes out of the decoder
+    with the packet ``delay`` packets later and takes its dts (the reader's best-effort pts); only
+    the first packets are decoded, to find that delay.
+    """
+    clock = FrameClock(probe(path).frame_duration)
+    pts, dts, first = [], [], None
+    with open_reader_input(path) as container:
         stream = container.streams.video[0]
-        pts = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
-    return sorted(pts)
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
+            pts.append(packet.pts)
+            dts.append(packet.dts)
+            if first is None:
+                first = _first_frame_pts(packet, clock)
+    if None not in pts:
+        return sorted(pts)
+    return _released_pts([d for d in dts if d is not None], first, clock.step)
+
+
+def _first_frame_pts(packet: Any, clock: FrameClock) -> int | None:
+    import av
+
+    try:
+        return next((clock(frame) for frame in packet.decode()), None)
+    except av.error.FFmpegError:
+        return None  # damaged: the next packets tell the delay
+
+
+def _released_pts(dts: list[int], first: int | None, step: int) -> list[int]:
+    """Frame n takes the dts of the packet n after the one that released the first frame; the frames
+    left when the decoder drains (no packet releases them) count on by ``step``, as in the reader."""
+    shown = dts[dts.index(first) :] if first in dts else [] if first is None else [first]
+    while len(shown) < len(dts):
+        shown.append(shown[-1] + step if shown else 0)
+    return shown

@@ -573,6 +573,37 @@ def _frame_pts(timestamp: int | None, previous: int | None, step: int) -> int:
     return 0 if previous is None else previous + step  # raw streams without timestamps: count frames
 
 
+def open_reader_input(path: str | os.PathLike[str]) -> Any:
+    """Open a video as :class:`VideoReader` does: :func:`open_input`, with AVI's guessed pts off.
+
+    An AVI's packets then carry only their dts (and, for B-frames, shown as decoded, pts = dts);
+    :class:`FrameClock` turns decoded frames into the pts the reader gives them. Other containers
+    are unchanged.
+    """
+    container = open_input(path)
+    _keep_stored_pts_only(container)
+    return container
+
+
+class FrameClock:
+    """The pts :class:`VideoReader` gives each decoded frame, in decoding order.
+
+    FFmpeg's best-effort timestamp of the frame (for AVI: the dts of the packet that released it
+    from the decoder), counted on by ``step`` ticks where there is none. The reader's repair of
+    timestamps that do not increase is not included. Start a new clock after flushing the decoder.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step  # one frame's duration in time-base ticks (VideoInfo.frame_duration)
+        self.previous: int | None = None
+        self._best_effort = _BestEffortTimestamp()
+
+    def __call__(self, frame: Any) -> int:
+        """The pts of the next decoded PyAV frame."""
+        self.previous = _frame_pts(self._best_effort(frame.pts, frame.dts), self.previous, self.step)
+        return self.previous
+
+
 class _SeekOvershot(Exception):
     """A seek landed after the requested frame (bad index); nothing was returned yet."""
 

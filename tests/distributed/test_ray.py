@@ -31,10 +31,18 @@ from colorrt.distributed.ray import (
 )
 from colorrt.errors import BackendError, ContractError, InputError, ModelError
 from colorrt.io.images import list_images, read_image
+from colorrt.io.video import VideoReader
 from colorrt.runtime.runtime import Runtime
 from colorrt.runtime.temporal import SceneCutDetector
 from colorrt.runtime.video_job import colorize_video
-from tests.synth_video import packet_bytes, read_frames, scene_frames, write_video
+from tests.synth_video import (
+    AVI_KINDS,
+    packet_bytes,
+    read_frames,
+    scene_frames,
+    write_b_framed_avi,
+    write_video,
+)
 from tests.zoo import ab_model
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
@@ -104,6 +112,40 @@ def test_cut_replay_matches_the_detector_frame_by_frame(film: Path):
     assert segments[0].detector is None and all(s.detector is not None for s in segments[1:])
     # a segment is never shorter than asked: the cut at 24 is too close to 0 for 1.5 s segments
     assert [s.first_index for s in plan_segments(plan, time_base, 1.5, ".mkv")] == [0, 48]
+
+
+@pytest.fixture(scope="module", params=list(AVI_KINDS))
+def b_framed_avi(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An H.264, an MPEG-4 ASP and a packed (DivX style) MPEG-4 AVI: no stored pts, B-frames."""
+    codec, packed = AVI_KINDS[request.param]
+    path = tmp_path_factory.mktemp("avi") / f"{request.param}.avi"
+    write_b_framed_avi(path, codec, packed=packed)
+    return path
+
+
+def test_avi_chunks_start_at_their_keyframes(b_framed_avi: Path, monkeypatch: pytest.MonkeyPatch):
+    frames = list(VideoReader(b_framed_avi))
+    keyframes = keyframe_pts(b_framed_avi)
+    assert keyframes == [f.pts for f in frames[::12]]  # encoded with a keyframe every 12 frames
+    chunks = plan_chunks(keyframes, Fraction(1, 24), seconds=0.5)  # 0.5 s = 12 frames
+    assert [c.start_pts for c in chunks] == [None, *keyframes[1:]]
+    decoded = []  # frames each chunk's reader decodes (a seek before the keyframe decodes from 0)
+    read = VideoReader._decoded
+
+    def counted(reader: VideoReader, container: av.container.InputContainer, stream: av.video.VideoStream):
+        for frame in read(reader, container, stream):
+            decoded[-1] += 1
+            yield frame
+
+    monkeypatch.setattr(VideoReader, "_decoded", counted)
+    scans = []
+    for chunk in chunks:
+        decoded.append(0)
+        scans.append(scan_chunk(b_framed_avi, chunk))
+    assert [s.pts[0] for s in scans] == [frames[0].pts, *keyframes[1:]]
+    assert [p for s in scans for p in s.pts] == [f.pts for f in frames]  # all frames, in order, once
+    # each chunk decodes from its keyframe: its frames, plus (open GOP) the two B-frames shown before it
+    assert all(n <= len(s.pts) + 2 for n, s in zip(decoded, scans, strict=True)), decoded
 
 
 def test_chunks_out_of_order_are_refused():

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from colorrt.errors import InputError
+from colorrt.io.dali import presentation_timestamps
 from colorrt.io.video import (
     SegmentWriter,
     VideoDamageWarning,
@@ -29,7 +30,16 @@ from colorrt.io.video import (
 )
 from colorrt.runtime.runtime import Runtime
 from colorrt.runtime.video_job import VideoJob, colorize_video
-from tests.synth_video import packet_bytes, read_frames, scene_frames, write_audio_only, write_video
+from tests.synth_video import (
+    AVI_FRAMES,
+    AVI_KINDS,
+    packet_bytes,
+    read_frames,
+    scene_frames,
+    write_audio_only,
+    write_b_framed_avi,
+    write_video,
+)
 from tests.zoo import ab_model
 
 
@@ -339,80 +349,6 @@ def test_last_segment_of_three_b_framed_frames_in_matroska(runtime: Runtime, tmp
 # store their B-frames "packed": a P-VOP and the B-VOP shown before it in one chunk, then a tiny
 # placeholder (N-VOP) chunk, so that every chunk still yields one picture.
 
-AVI_FRAMES = 30  # at 24 fps, a keyframe every 12
-
-
-def _vop_type(data: bytes) -> str:
-    start = data.find(b"\x00\x00\x01\xb6")  # MPEG-4 Part 2 VOP start code
-    return "IPBS"[data[start + 4] >> 6]  # vop_coding_type: the VOP header's first 2 bits
-
-
-def _n_vop(time_increment_bits: int) -> bytes:
-    """A not-coded P-VOP (Xvid's placeholder): type, modulo_time_base, marker, increment, marker, coded=0."""
-    bits = "01" + "0" + "1" + "0" * time_increment_bits + "1" + "0"
-    bits += "0" + "1" * (-(len(bits) + 1) % 8)  # MPEG-4 stuffing: a 0 then 1s to the byte boundary
-    return b"\x00\x00\x01\xb6" + int(bits, 2).to_bytes(len(bits) // 8, "big")
-
-
-def _pack_b_frames(packets: list[bytes], keys: list[bool]) -> list[tuple[bytes, bool]]:
-    """DivX packed bitstream: each reference VOP carries its first B-VOP; an N-VOP ends each B run."""
-    chunks, k = [], 0
-    while k < len(packets):
-        data = packets[k]
-        if keys[k]:  # DivX's user data; its final "p" tells decoders the B-frames are packed
-            vop = data.find(b"\x00\x00\x01\xb6")
-            data = data[:vop] + b"\x00\x00\x01\xb2DivX503b1393p" + data[vop:]
-        run = k + 1
-        while run < len(packets) and _vop_type(packets[run]) == "B":
-            run += 1
-        if run == k + 1:
-            chunks.append((data, keys[k]))
-        else:
-            chunks.append((data + packets[k + 1], keys[k]))
-            chunks += [(b, False) for b in packets[k + 2 : run]]
-            chunks.append((_n_vop(5), False))  # 5 bits count 0..23: the encoder's 1/24 time base
-        k = run
-    return chunks
-
-
-def _b_framed_avi(path: Path, codec: str, *, packed: bool = False) -> int:
-    """30 frames at 24 fps with runs of two B-frames, in AVI; returns the encoder's decode delay.
-
-    The AVI muxer shifts the encoder's first (negative) dts to frame 0, so FFmpeg shows display
-    frame k at pts k + delay (time base 1/24): the truth these tests hold the reader to.
-    """
-    options = {"g": "12", "bf": "2"}
-    if codec == "libx264":
-        options.update(preset="ultrafast", **{"x264-params": "bframes=2"})  # ultrafast alone has none
-    time_base = Fraction(1, 24)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=24, options=options)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.time_base = stream.codec_context.time_base = time_base
-        packets = []
-        for index, image in enumerate(scene_frames(AVI_FRAMES, seed=11)):
-            frame = av.VideoFrame.from_ndarray(image, format="gray")
-            frame.pts, frame.time_base = index, time_base
-            packets += stream.encode(frame)
-        packets += stream.encode(None)
-        delay = -min(p.dts for p in packets)
-        assert delay > 0 and any(p.pts < p.dts + delay for p in packets)  # really B-framed
-        if not packed:
-            out.mux(packets)
-            return delay
-        chunks = _pack_b_frames([bytes(p) for p in packets], [p.is_keyframe for p in packets])
-        assert len(chunks) == AVI_FRAMES
-        for index, (data, key) in enumerate(chunks):
-            chunk = av.Packet(data)
-            chunk.stream, chunk.time_base = stream, time_base
-            chunk.pts = chunk.dts = index
-            chunk.is_keyframe = key
-            out.mux(chunk)
-    return delay
-
-
-AVI_KINDS = {"h264": ("libx264", False), "mpeg4": ("mpeg4", False), "packed": ("mpeg4", True)}
-
 
 @pytest.fixture(scope="module", params=list(AVI_KINDS))
 def b_framed_avi(
@@ -421,7 +357,7 @@ def b_framed_avi(
     """(path, decode delay) of an H.264, an MPEG-4 ASP and a packed (DivX style) MPEG-4 AVI."""
     codec, packed = AVI_KINDS[request.param]
     path = tmp_path_factory.mktemp("avi") / f"{request.param}.avi"
-    return path, _b_framed_avi(path, codec, packed=packed)
+    return path, write_b_framed_avi(path, codec, packed=packed)
 
 
 def test_b_framed_avi_frames_come_in_order_with_their_timestamps(b_framed_avi: tuple[Path, int]):
@@ -462,6 +398,12 @@ def test_b_framed_avi_reader_resumes_at_a_frame(b_framed_avi: tuple[Path, int]):
         tail = list(VideoReader(path, start_pts=everything[start].pts, start_index=start))
         assert [(f.index, f.pts) for f in tail] == [(f.index, f.pts) for f in everything[start:]]
         np.testing.assert_array_equal(tail[0].image, everything[start].image)
+
+
+def test_b_framed_avi_dali_timestamps_are_the_readers(b_framed_avi: tuple[Path, int]):
+    """DALI reports no timestamps: the DALI path's, read by demuxing, must be the PyAV reader's."""
+    path, _ = b_framed_avi
+    assert presentation_timestamps(path) == [f.pts for f in VideoReader(path)]
 
 
 # --- bad input -------------------------------------------------------------------------------------
