@@ -745,8 +745,12 @@ def check_output(dst: Path, settings: EncodeSettings, info: VideoInfo) -> None:
     import av
 
     folder = dst.parent
-    if not folder.is_dir():
-        raise InputError(f"output folder {folder} does not exist or is not a folder", "create it first")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output folder {folder} is not a folder", "choose an output path inside a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # as image outputs do
+    except OSError as e:
+        raise InputError(f"cannot create the output folder {folder}: {e}", "choose a writable place") from e
     probe_path = folder / f".{dst.stem}.colorrt-check{dst.suffix}"
     try:
         output = av.open(str(probe_path), "w")

@@ -520,8 +520,14 @@ def test_streams_the_container_cannot_hold_are_refused(runtime: Runtime, film_mk
 def test_unwritable_output(runtime: Runtime, film: Path, tmp_path: Path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    with pytest.raises(InputError, match="does not exist or is not a folder"):
+    with pytest.raises(InputError, match="is not a folder"):
         colorize_video(runtime, film, blocker / "out.mkv", progress=False)
+
+
+def test_missing_output_folders_are_created(runtime: Runtime, film: Path, tmp_path: Path):
+    dst = tmp_path / "new" / "nested" / "out.mkv"
+    report = colorize_video(runtime, film, dst, codec="ffv1", progress=False)
+    assert report.complete and len(read_frames(dst)[0]) == report.frames
 
 
 def test_input_equals_output(runtime: Runtime, film: Path):
