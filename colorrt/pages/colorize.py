@@ -5,8 +5,10 @@
     ab --upsample into each panel's mask--> page ab --white: no chroma--> merge with L --gamut fit--> page
 
 On grey or yellowed paper the model is shown the panels as if printed on white paper
-(:func:`white_paper_lightness`), so it colours the art as it would on a white page; only its chroma is
-used, so the output keeps the scan's own lightness either way.
+(:func:`white_paper_lightness`), so it colours the art as it would on a white page; a reference
+palette's lightness bands are matched against that same white-paper lightness (its hints and its
+chroma transfer), so the art gets the bands it gets on white paper. Only chroma is used, so the
+output keeps the scan's own lightness either way.
 
 Every pixel's CIE L stays the scan's (within rounding): where a chroma would push a colour out of the
 sRGB gamut, that pixel's chroma is reduced until it fits, instead of letting clipping change its
@@ -53,7 +55,8 @@ class PageOptions:
         across_pages: batch panels of consecutive pages together (False: one page at a time).
         panels: panel-detection thresholds.
         normalize_paper: on pages whose paper is measured darker than white (grey, yellowed), show
-            the model the panels' lightness as if on white paper; the output keeps the scan's L.
+            the model (and the palette's band matching) the panels' lightness as if on white paper;
+            the output keeps the scan's L.
     """
 
     rtl: bool = False
@@ -99,7 +102,7 @@ class _PanelItem:
     job: _PageJob
     panel: Panel
     box: Letterbox
-    canvas: np.ndarray  # (S_h, S_w) CIE L
+    canvas: np.ndarray  # (S_h, S_w) CIE L as the model sees it (on white paper, see _seen_lightness)
     valid: np.ndarray  # (height, width) 0..1 weights of panel content inside the letterbox
     hints: np.ndarray | None
 
@@ -212,6 +215,7 @@ class PageColorizer:
         canvas[box.slices] = small
         inside = resize_bilinear(panel.mask.astype(np.float32), (box.height, box.width))
         valid = inside * chroma_weight(small, job.white)
+        canvas = _seen_lightness(canvas, job.paper)
         hints = None
         if self.contract.input_space == "L_hints" and self.options.palette is not None:
             canvas_valid = np.zeros(self.canvas_shape, np.float32)
@@ -227,7 +231,7 @@ class PageColorizer:
             return
         hints = [item.hints for item in items]
         batch = pipeline.preprocess(
-            [_model_lightness(item) for item in items],
+            [item.canvas for item in items],
             self.contract,
             hints=hints if any(h is not None for h in hints) else None,
         )
@@ -252,9 +256,10 @@ class PageColorizer:
         palette = self.options.palette
         if palette is not None:
             # Fitted on the render-size panel, applied with the full-resolution L: every pixel's band
-            # follows the scan's exact tone, not the blurred one the model saw.
+            # follows the scan's exact tone, not the blurred one the model saw. Both on white paper.
             chroma_map = palette.fit(ab, item.canvas[item.box.slices], item.valid, self.options.strength)
-            full = chroma_map.apply(full, item.job.luminance[panel.slices])  # type: ignore[index]
+            tone = _seen_lightness(item.job.luminance[panel.slices], item.job.paper)  # type: ignore[index]
+            full = chroma_map.apply(full, tone)
         target = item.job.ab[(slice(None), *panel.slices)]  # type: ignore[index]  # set in _start
         np.copyto(target, full, where=panel.mask[None])
 
@@ -319,10 +324,10 @@ def white_paper_lightness(luminance: np.ndarray, paper: float) -> np.ndarray:
     return y_to_l(y)
 
 
-def _model_lightness(item: _PanelItem) -> np.ndarray:
-    """The panel's canvas L as the model sees it (normalized to white paper when the page's is not)."""
-    paper = item.job.paper
-    return item.canvas if paper is None else white_paper_lightness(item.canvas, paper)
+def _seen_lightness(luminance: np.ndarray, paper: float | None) -> np.ndarray:
+    """L as the model and the palette see it: on white paper when a darker paper was measured,
+    else ``luminance`` itself (white pages stay bit-identical)."""
+    return luminance if paper is None else white_paper_lightness(luminance, paper)
 
 
 def chroma_weight(luminance: np.ndarray, white: float) -> np.ndarray:
