@@ -413,9 +413,8 @@ class VideoReader:
     def __iter__(self) -> Iterator[DecodedFrame]:
         seek = self.start_pts is not None
         while True:
-            container = open_input(self.path)
+            container = open_reader_input(self.path)
             try:
-                _keep_stored_pts_only(container)
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 if seek:
@@ -429,10 +428,10 @@ class VideoReader:
 
     def _frames(self, container: Any, stream: Any, check_seek: bool = False) -> Iterator[DecodedFrame]:
         index, previous = self.start_index, None
-        step = self.info.frame_duration
-        best_effort = _BestEffortTimestamp()
+        clock = FrameClock(self.info.frame_duration)
         for frame in self._decoded(container, stream):
-            pts = _frame_pts(best_effort(frame.pts, frame.dts), previous, step)
+            clock.previous = previous  # count on from the last pts returned (repaired, not skipped)
+            pts = clock(frame)
             if check_seek:
                 if pts > self.start_pts:
                     raise _SeekOvershot
