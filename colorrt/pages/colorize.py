@@ -35,7 +35,7 @@ from colorrt.kernels.color import l_to_y, rgb_to_lab, y_to_l
 from colorrt.kernels.resize import resize_bilinear
 from colorrt.pages.archive import PageSink, PageSource, open_sink, open_source, output_name, same_path
 from colorrt.pages.palette import Palette, load_reference
-from colorrt.pages.panels import Panel, PanelConfig, detect_panels, paper_level
+from colorrt.pages.panels import Panel, PanelConfig, panels_on_paper, paper_level, paper_tone
 
 COLOR_DEVIATION = 10.0  # ab units from the page's dominant tint that count as a colour pixel
 COLOR_FRACTION = 0.02  # share of colour pixels above which a page is already in colour
@@ -192,11 +192,12 @@ class PageColorizer:
                 return []
             L = pipeline.luminance(colour)
             job.luminance = L
-            measured = paper_level(L, self.options.panels)
+            tone = paper_tone(L, self.options.panels)  # measured once: panels and colours share it
+            measured = None if tone is None else tone[0]
             job.white = _fallback_white(L) if measured is None else measured
             if self.options.normalize_paper and measured is not None and measured < 100.0:
                 job.paper = measured  # white paper (L 100) is left alone: its pages stay bit-identical
-            job.panels = detect_panels(L, rtl=self.options.rtl, config=self.options.panels)
+            job.panels = panels_on_paper(L, tone, rtl=self.options.rtl, config=self.options.panels)
             job.ab = np.zeros((2, *L.shape), np.float32)
             items = [self._item(job, panel) for panel in job.panels]
         except ColorRTError as e:

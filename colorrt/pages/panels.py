@@ -103,12 +103,23 @@ def detect_panels(luminance: np.ndarray, rtl: bool = False, config: PanelConfig 
     Returns:
         At least one panel; ``[whole_page(H, W)]`` when the page has no convincing panel layout.
     """
+    config = config or PanelConfig()
+    return panels_on_paper(luminance, paper_tone(luminance, config), rtl, config)
+
+
+def panels_on_paper(
+    luminance: np.ndarray,
+    tone: tuple[float, float] | None,
+    rtl: bool = False,
+    config: PanelConfig | None = None,
+) -> list[Panel]:
+    """:func:`detect_panels` with the paper already measured: ``tone`` is :func:`paper_tone`'s result
+    for this page (None: no paper seen, near-white is taken for paper)."""
     from scipy import ndimage
 
     config = config or PanelConfig()
     height, width = luminance.shape
     factor = max(1, int(np.ceil(max(height, width) / config.max_side)))
-    tone = _paper_tone(luminance, config)
     small = _min_pool(np.asarray(luminance, np.float32), factor)
     gap = max(2, round(config.gap_px * min(small.shape) / 1000))
     paper = _paper_mask(small, config, tone, gap)
@@ -177,12 +188,13 @@ def paper_level(luminance: np.ndarray, config: PanelConfig | None = None) -> flo
     A full-bleed picture framed on all four sides by one flat tone with nothing brighter still reads
     as paper, as it did under the white-page rule when that tone was near white.
     """
-    tone = _paper_tone(luminance, config or PanelConfig())
+    tone = paper_tone(luminance, config)
     return None if tone is None else tone[0]
 
 
-def _paper_tone(luminance: np.ndarray, config: PanelConfig) -> tuple[float, float] | None:
+def paper_tone(luminance: np.ndarray, config: PanelConfig | None = None) -> tuple[float, float] | None:
     """:func:`paper_level` and the standard deviation of the paper's pixel noise (L units)."""
+    config = config or PanelConfig()
     from scipy import ndimage
 
     L = np.asarray(luminance, np.float32)
