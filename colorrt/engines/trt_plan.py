@@ -582,10 +582,9 @@ def kept_fp32_nodes(onnx_path: str | os.PathLike[str]) -> tuple[str, ...]:
     empty for any other model."""
     import onnx
 
-    from colorrt.calibration.model import FACTS_KEY
+    from colorrt.calibration.model import FACTS_KEY, metadata
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    text = next((p.value for p in model.metadata_props if p.key == FACTS_KEY), "")
+    text = metadata(onnx.load(str(onnx_path), load_external_data=False)).get(FACTS_KEY, "")
     try:
         facts = json.loads(text) if text else {}
     except json.JSONDecodeError:
