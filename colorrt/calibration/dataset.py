@@ -36,7 +36,6 @@ REPORT_MAX_SIDE = 512  # pixels: longest side of the lightness kept for the qual
 VIDEO_SUFFIXES = frozenset(
     ".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ts .mts .m2ts .wmv .flv .ogv .y4m".split()
 )
-ARCHIVE_SUFFIXES = frozenset({".cbz", ".zip"})
 
 
 class CalibrationWarning(UserWarning):
@@ -147,13 +146,14 @@ def source_kind(path: Path) -> str:
         raise InputError(f"no such calibration source: {path}", "pass a folder of images, a .cbz or a video")
     if path.is_dir():
         return "images"
+    from colorrt.io.images import IMAGE_SUFFIXES
+    from colorrt.pages.archive import ARCHIVE_SUFFIXES
+
     suffix = path.suffix.lower()
     if suffix in ARCHIVE_SUFFIXES:
         return "pages"
     if suffix in VIDEO_SUFFIXES:
         return "video"
-    from colorrt.io.images import IMAGE_SUFFIXES
-
     if suffix in IMAGE_SUFFIXES:
         raise InputError(
             f"calibration needs many pictures, and {path} is a single image",
@@ -266,15 +266,12 @@ def _frame_at(container: Any, stream: Any, seconds: float) -> tuple[int, float, 
     """
     import av
 
-    from colorrt.io.video import frame_to_array
+    from colorrt.io.video import _seek, frame_to_array
 
     target = int(seconds / stream.time_base)
     last = None
     try:
-        try:
-            container.seek(target, stream=stream, backward=True, any_frame=False)
-        except av.error.FFmpegError:
-            container.seek(0)
+        _seek(container, stream, target)
         for frame in container.decode(stream):
             last = frame
             if frame.pts is None or frame.pts >= target:

@@ -30,7 +30,6 @@ from typing import Any
 
 from colorrt.calibration import model as onnx_model
 from colorrt.contract import ColorContract
-from colorrt.errors import InputError
 
 DEFAULT_KEEP_FP32_OPS = (
     "InstanceNormalization",
@@ -71,8 +70,7 @@ def convert_fp16(
     """
     source = onnx_model.load_source(src, contract)
     dst = onnx_model.check_destination(dst, source.path)
-    temp = onnx_model.temporary_path(dst, "fp16")
-    try:
+    with onnx_model.replaced_when_done(dst, "fp16") as temp:
         write_fp16(
             source,
             temp,
@@ -80,9 +78,6 @@ def convert_fp16(
             keep_fp32_nodes=keep_fp32_nodes,
             keep_head_fp32=keep_head_fp32,
         )
-        os.replace(temp, dst)
-    finally:
-        temp.unlink(missing_ok=True)
     return dst
 
 
@@ -101,13 +96,7 @@ def write_fp16(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="colorrt-fp16-") as tmp:
         prepared = onnx_model.prepare_graph(source, Path(tmp) / "prepared.onnx")
-    names = {node.name for node in prepared.graph.node}
-    unknown = sorted(set(keep_fp32_nodes) - names)
-    if unknown:
-        raise InputError(
-            f"keep_fp32_nodes names nodes the model does not have: {unknown}",
-            "names are those of the constant-folded graph (see the node names with onnx or Netron)",
-        )
+    onnx_model.check_node_names(prepared.graph, keep_fp32_nodes, "keep_fp32_nodes")
     blocked_nodes = set(keep_fp32_nodes)
     if keep_head_fp32:
         tail, last_layers = onnx_model.head_nodes(prepared.graph)

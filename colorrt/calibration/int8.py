@@ -221,12 +221,8 @@ def quantize_int8(
         calibration = calib
     else:
         calibration = load_calibration_set(calib, source.contract, max_samples=max_samples, seed=seed)
-    temp = onnx_model.temporary_path(dst, "int8")
-    try:
+    with onnx_model.replaced_when_done(dst, "int8") as temp:
         write_int8(source, calibration, temp, options)
-        os.replace(temp, dst)
-    finally:
-        temp.unlink(missing_ok=True)
     return dst
 
 
@@ -301,17 +297,7 @@ def _check_calibration_fits(source: onnx_model.SourceModel, calibration: Calibra
 def _float_nodes(prepared: Any, options: Int8Options) -> set[str]:
     """Names of the nodes to keep in float: exclusions, normalizations and softmax, and the head."""
     graph = prepared.graph
-    names = {node.name for node in graph.node}
-    unknown = sorted(set(options.exclude_nodes) - names)
-    if unknown:
-        import difflib
-
-        close = {n: difflib.get_close_matches(n, sorted(names), n=1) for n in unknown}
-        hints = [f"{n!r} (did you mean {c[0]!r}?)" if c else repr(n) for n, c in close.items()]
-        raise InputError(
-            f"exclude_nodes names nodes the model does not have: {', '.join(hints)}",
-            "list the node names with onnx (or Netron); names are those of the constant-folded graph",
-        )
+    onnx_model.check_node_names(graph, options.exclude_nodes, "exclude_nodes")
     float_types = set(FLOAT_OP_TYPES) | set(options.exclude_op_types)
     keep = set(options.exclude_nodes) | {n.name for n in graph.node if n.op_type in float_types}
     if options.keep_head_fp32:

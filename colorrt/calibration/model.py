@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from colorrt.contract import PRESETS, ColorContract, preset, read_from_onnx, write_to_onnx
-from colorrt.errors import ContractError, InputError, ModelError
+from colorrt.contract import ColorContract, write_to_onnx
+from colorrt.errors import InputError, ModelError
 
 PRECISION_KEY = "colorrt.precision"
 TARGET_KEY = "colorrt.quant_target"
@@ -50,7 +50,7 @@ def load_source(path: str | os.PathLike[str], contract: ColorContract | str | No
         ModelError: not a readable ONNX file, already FP16 / INT8, or not one image input and output.
         ContractError: no contract stored and none given (``contract`` may be a preset name).
     """
-    from colorrt.engines.onnxruntime import load_onnx
+    from colorrt.engines.onnxruntime import load_onnx, resolve_contract
 
     path = Path(path)
     if path.suffix.lower() != ".onnx":
@@ -59,7 +59,7 @@ def load_source(path: str | os.PathLike[str], contract: ColorContract | str | No
         )
     proto = load_onnx(path)
     _load_external_weights(proto, path)
-    resolved = _resolve_contract(proto, contract, path)
+    resolved = resolve_contract(proto, contract, path)
     _check_is_fp32(proto, path)
     input_name, output_name = _single_io(proto, path)
     resolved = resolved.replace(input_name=input_name, output_name=output_name)
@@ -77,22 +77,6 @@ def _load_external_weights(proto: Any, path: Path) -> None:
             raise ModelError(
                 f"cannot read the external weights of {path}: {e}", "keep the weight files beside it"
             ) from e
-
-
-def _resolve_contract(proto: Any, contract: ColorContract | str | None, path: Path) -> ColorContract:
-    if isinstance(contract, str):
-        return preset(contract)
-    if contract is not None:
-        return contract
-    stored = read_from_onnx(proto)
-    if stored is None:
-        raise ContractError(
-            f"{path} carries no colour contract, so its calibration images cannot be preprocessed and its "
-            "outputs cannot be compared",
-            f"pass --contract NAME (contract='NAME') with one of: {', '.join(sorted(PRESETS))}; "
-            "or re-export the model with colorrt export",
-        )
-    return stored
 
 
 def _check_is_fp32(proto: Any, path: Path) -> None:
@@ -223,6 +207,23 @@ def name_nodes(graph: Any) -> None:
         taken.add(name)
 
 
+def check_node_names(graph: Any, names: Iterable[str], option: str) -> None:
+    """InputError listing the ``names`` (given as ``option``) the graph has no node for, each with
+    the closest node name."""
+    known = sorted(node.name for node in graph.node)
+    unknown = sorted(set(names) - set(known))
+    if not unknown:
+        return
+    import difflib
+
+    close = {n: difflib.get_close_matches(n, known, n=1) for n in unknown}
+    hints = [f"{n!r} (did you mean {c[0]!r}?)" if c else repr(n) for n, c in close.items()]
+    raise InputError(
+        f"{option} names nodes the model does not have: {', '.join(hints)}",
+        "list the node names with onnx (or Netron); names are those of the constant-folded graph",
+    )
+
+
 def head_nodes(graph: Any) -> tuple[list[str], list[str]]:
     """Names of the model's head: ``(tail, last_layers)``.
 
@@ -287,10 +288,17 @@ def save_atomically(proto: Any, dst: Path) -> Path:
     return dst
 
 
-def temporary_path(dst: Path, tag: str) -> Path:
-    """A hidden temporary file name beside ``dst`` (same filesystem, so a rename is atomic)."""
+@contextlib.contextmanager
+def replaced_when_done(dst: Path, tag: str) -> Iterator[Path]:
+    """Yield a hidden temporary file beside ``dst`` (same filesystem, so a rename is atomic) and rename
+    it over ``dst`` when the block succeeds; on any error the temporary file is removed."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    return dst.with_name(f".{dst.stem}.{tag}.{uuid.uuid4().hex[:8]}.onnx")
+    temp = dst.with_name(f".{dst.stem}.{tag}.{uuid.uuid4().hex[:8]}.onnx")
+    try:
+        yield temp
+        os.replace(temp, dst)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def check_runs(path: Path) -> None:
@@ -303,13 +311,3 @@ def check_runs(path: Path) -> None:
         ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT raises its own pybind11 exception types
         raise ModelError(f"ONNX Runtime cannot load the converted model: {e}") from e
-
-
-def op_type_counts(proto: Any, names: Iterable[str] | None = None) -> dict[str, int]:
-    """How many nodes of each op type the graph holds (only ``names`` when given)."""
-    wanted = set(names) if names is not None else None
-    counts: dict[str, int] = {}
-    for node in proto.graph.node:
-        if wanted is None or node.name in wanted:
-            counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return dict(sorted(counts.items()))

@@ -119,19 +119,18 @@ def quantize(
     """
     started = time.perf_counter()
     say = progress or (lambda _text: None)
-    options = _check_options(
-        precision, calib, target, method, percentile, seed, report, max_delta_e, report_samples
-    )
+    if precision not in ("int8", "fp16"):
+        raise InputError(f"precision must be 'int8' or 'fp16', got {precision!r}")
     int8 = Int8Options(
         target, method, tuple(exclude_nodes), tuple(exclude_op_types), keep_head_fp32, percentile, seed
     )
+    _check_options(precision, calib, report, max_delta_e, report_samples)
     source = onnx_model.load_source(src, contract)
     dst = onnx_model.check_destination(dst or default_output(source.path, precision, target), source.path)
     calibration, held_out = _samples(
-        source, options, calib, eval_source, max_samples, report_samples, seed, say
+        source, precision, report, calib, eval_source, max_samples, report_samples, seed, say
     )
-    temp = onnx_model.temporary_path(dst, precision)
-    try:
+    with onnx_model.replaced_when_done(dst, precision) as temp:
         if precision == "int8":
             say(f"calibrating ({method}, target {target}) on {calibration.describe()} ...")
             facts = write_int8(source, calibration, temp, int8).to_dict()
@@ -152,9 +151,6 @@ def quantize(
             quality = _renamed(quality, dst)
             quality_path = quality.write_json(Path(report_path) if report_path else default_report_path(dst))
             check_quality(quality, quality_path)
-        os.replace(temp, dst)
-    finally:
-        temp.unlink(missing_ok=True)
     return QuantizeResult(
         path=dst,
         source=source.path,
@@ -180,26 +176,9 @@ def default_report_path(dst: Path) -> Path:
     return dst.with_name(f"{dst.stem}.report.json")
 
 
-@dataclass(frozen=True)
-class _Checked:
-    precision: str
-    report: bool
-
-
 def _check_options(
-    precision: str,
-    calib: Any,
-    target: str,
-    method: str,
-    percentile: float,
-    seed: int,
-    report: bool,
-    max_delta_e: float | None,
-    report_samples: int,
-) -> _Checked:
-    if precision not in ("int8", "fp16"):
-        raise InputError(f"precision must be 'int8' or 'fp16', got {precision!r}")
-    Int8Options(target, method, percentile=percentile, seed=seed)  # validates the choices
+    precision: str, calib: Any, report: bool, max_delta_e: float | None, report_samples: int
+) -> None:
     if precision == "int8" and calib is None:
         raise InputError(
             "INT8 needs calibration pictures: --calib DIR (a folder of images, a .cbz of pages or a video)",
@@ -214,12 +193,12 @@ def _check_options(
         raise InputError(
             f"report_samples must be >= 1 when reporting, got {report_samples}", "or pass --no-report"
         )
-    return _Checked(precision, report)
 
 
 def _samples(
     source: onnx_model.SourceModel,
-    options: _Checked,
+    precision: str,
+    report: bool,
     calib: Any,
     eval_source: Any,
     max_samples: int,
@@ -230,17 +209,17 @@ def _samples(
     """(calibration set or None for FP16, held-out set or None without a report)."""
     contract = source.contract
     held_out = None
-    if options.report and eval_source is not None:
+    if report and eval_source is not None:
         held_out = _load(eval_source, contract, report_samples, seed, min_samples=1)
-    if options.precision == "fp16":
-        if options.report and held_out is None:
+    if precision == "fp16":
+        if report and held_out is None:
             held_out = (
                 _load(calib, contract, report_samples, seed, min_samples=1)
                 if calib is not None
                 else synthetic_set(contract, report_samples, seed)
             )
         return None, held_out
-    if not options.report or held_out is not None:
+    if not report or held_out is not None:
         return _load(calib, contract, max_samples, seed), held_out
     if isinstance(calib, CalibrationSet):
         return calib.split(_holdout_count(len(calib), report_samples, str(calib.origin)), seed)

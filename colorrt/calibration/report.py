@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from colorrt.calibration.dataset import CalibrationSet
+from colorrt.engines.trt_plan import atomic_write_bytes
 from colorrt.errors import ColorRTError, InputError, require
 from colorrt.kernels import pipeline
 
@@ -101,12 +102,9 @@ class QualityReport:
     def write_json(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_dict` as JSON (atomically)."""
         path = Path(path)
-        temp = path.with_name(f".{path.name}.tmp")
         try:
-            temp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-            os.replace(temp, path)
+            atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
         except OSError as e:
-            temp.unlink(missing_ok=True)
             raise InputError(f"cannot write the quality report {path}: {e}") from e
         return path
 
