@@ -40,7 +40,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from colorrt.contract import ColorContract
+from colorrt.engines.registry import BACKENDS, default_model_path
 from colorrt.errors import BackendError, ColorRTError, ContractError, InputError, require
 from colorrt.io.images import format_for, read_image, write_image
 from colorrt.runtime.runtime import BatchReport, Runtime
@@ -126,20 +127,14 @@ class ClusterSpec:
             return self.gpus_per_worker
         on_gpu = runtime.device == "cuda" or runtime.backend == "tensorrt"
         suffix = Path(runtime.model or "").suffix.lower()
-        return 1.0 if on_gpu or suffix in (".plan", ".engine", ".trt") else 0.0
+        return 1.0 if on_gpu or suffix in BACKENDS["tensorrt"].suffixes else 0.0
 
     def worker_runtime(self, runtime: RuntimeSpec) -> RuntimeSpec:
         """The runtime spec with CPU threads matched to the CPUs an actor reserves."""
         served = runtime.model is not None and "://" in runtime.model  # a Triton URL: no local threads
         if runtime.threads is not None or served or self.gpus(runtime) > 0:
             return runtime
-        return _replace(runtime, threads=max(1, int(self.cpus_per_worker)))
-
-
-def _replace(spec: RuntimeSpec, **changes: Any) -> RuntimeSpec:
-    import dataclasses
-
-    return dataclasses.replace(spec, **changes)
+        return replace(runtime, threads=max(1, int(self.cpus_per_worker)))
 
 
 @contextmanager
@@ -169,8 +164,6 @@ def ray_session(address: str | None) -> Iterator[Any]:
 
 def check_model(spec: RuntimeSpec) -> None:
     """Fail on the driver, before any actor starts, when the model file is missing or has no contract."""
-    from colorrt.engines.registry import default_model_path
-
     if spec.model is not None and "://" in spec.model:
         from colorrt.distributed.triton import TritonURL
 
@@ -725,20 +718,30 @@ class SegmentColorizer:
         self.job = job
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = [colorize_segment(self.runtime, self.job, pickle.loads(s)) for s in batch["segment"]]
-        return {
-            "number": np.array([r.number for r in results]),
-            "result": np.array([pickle.dumps(r) for r in results], dtype=object),
-        }
+        return _result_rows(
+            [colorize_segment(self.runtime, self.job, pickle.loads(s)) for s in batch["item"]]
+        )
 
 
 def _scan_rows(batch: dict[str, np.ndarray], src: str) -> dict[str, np.ndarray]:
     """Ray Data task: scene-cut scores of the chunks in a batch."""
-    scans = [scan_chunk(src, pickle.loads(c)) for c in batch["chunk"]]
+    return _result_rows([scan_chunk(src, pickle.loads(c)) for c in batch["item"]])
+
+
+def _result_rows(results: Sequence[ChunkScan | SegmentResult]) -> dict[str, np.ndarray]:
+    """The rows :func:`_map_each` reads back: each result pickled, beside its number."""
     return {
-        "number": np.array([s.number for s in scans]),
-        "scan": np.array([pickle.dumps(s) for s in scans], dtype=object),
+        "number": np.array([r.number for r in results]),
+        "result": np.array([pickle.dumps(r) for r in results], dtype=object),
     }
+
+
+def _map_each(ray: Any, items: Sequence[Chunk | Segment], fn: Any, **options: Any) -> list[Any]:
+    """``fn`` on every item, one row (``{"number", "item"}``, pickled) each; the results in item order."""
+    rows = [{"number": item.number, "item": pickle.dumps(item)} for item in items]
+    dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
+    out = dataset.map_batches(fn, batch_size=1, **options).take_all()
+    return [pickle.loads(row["result"]) for row in sorted(out, key=lambda r: int(r["number"]))]
 
 
 @dataclass
@@ -785,14 +788,14 @@ def colorize_video_ray(
         dst, codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, size=(info.height, info.width)
     )
     check_output(dst, settings, info)
-    options = StreamOptions(temporal=temporal, scene_threshold=scene_threshold)
+    stream_options = StreamOptions(temporal=temporal, scene_threshold=scene_threshold)
     seconds = segment_seconds if segment_seconds is not None else _auto_seconds(info, cluster.workers)
     if seconds <= 0:
         raise InputError(f"segment_seconds must be > 0, got {seconds}")
     work = dst.parent / f".{dst.name}.colorrt-ray"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    job = FilmJob(src, work, info, settings, options)
+    job = FilmJob(src, work, info, settings, stream_options)
     try:
         with ray_session(cluster.address) as ray, _ray_errors(ray):
             _quiet_progress(ray)
@@ -800,7 +803,7 @@ def colorize_video_ray(
             scans: list[ChunkScan] = []
             if temporal > 0:
                 scans = _run_scan(ray, src, chunks, cluster)
-                plan = find_cuts(scans, scene_threshold, options.min_scene_len)
+                plan = find_cuts(scans, scene_threshold, stream_options.min_scene_len)
                 segments = plan_segments(plan, info.time_base, seconds, dst.suffix)
             else:
                 segments = keyframe_segments(chunks, dst.suffix)
@@ -837,32 +840,28 @@ def _auto_seconds(info: Any, workers: int) -> float:
 
 
 def _run_scan(ray: Any, src: Path, chunks: list[Chunk], cluster: ClusterSpec) -> list[ChunkScan]:
-    rows = [{"number": c.number, "chunk": pickle.dumps(c)} for c in chunks]
-    dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
-    out = dataset.map_batches(
+    return _map_each(
+        ray,
+        chunks,
         _scan_rows,
         fn_kwargs={"src": str(src)},
-        batch_size=1,
         batch_format="numpy",
         compute=ray.data.TaskPoolStrategy(size=cluster.workers),
         num_cpus=cluster.cpus_per_worker,
-    ).take_all()
-    return [pickle.loads(row["scan"]) for row in sorted(out, key=lambda r: int(r["number"]))]
+    )
 
 
 def _run_segments(
     ray: Any, job: FilmJob, segments: list[Segment], cluster: ClusterSpec, spec: RuntimeSpec
 ) -> list[SegmentResult]:
-    rows = [{"number": s.number, "segment": pickle.dumps(s)} for s in segments]
-    dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
-    out = dataset.map_batches(
+    return _map_each(
+        ray,
+        segments,
         SegmentColorizer,
         fn_constructor_kwargs={"runtime": cluster.worker_runtime(spec), "job": job},
-        batch_size=1,
         # one segment at a time per actor: a queued segment would wait behind a long one
         **_map_options(ray, cluster, spec, max_tasks_in_flight_per_actor=1),
-    ).take_all()
-    return [pickle.loads(row["result"]) for row in sorted(out, key=lambda r: int(r["number"]))]
+    )
 
 
 def _check_results(segments: list[Segment], results: list[SegmentResult]) -> None:

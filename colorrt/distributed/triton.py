@@ -602,14 +602,17 @@ class TritonEngine(Engine):
         self.url = TritonURL.parse(url)
         self.path = str(self.url)
         self.timeout_s = float(timeout_s)
+        # gRPC takes its timeout per call; the HTTP client got it when created
+        self._per_call = {} if self.url.protocol == "http" else {"client_timeout": self.timeout_s}
         self._module = _client_module(self.url.protocol)
         self._client = self._connect()
         config = self._config()
         self.config = config
         self.max_batch_size = int(config.get("max_batch_size", 0))
         self.contract = self._resolve_contract(contract, config)
-        self.input_dtype = self._input_dtype(config)
-        self.fixed_batch = self._fixed_batch(config)  # None: any batch up to max_batch_size
+        served_input = self._served_input(config)
+        self.input_dtype = _numpy_type(served_input)
+        self.fixed_batch = None if self.max_batch_size else _fixed_batch(served_input)  # None: any batch
 
     def _connect(self) -> Any:
         from tritonclient.utils import InferenceServerException
@@ -622,10 +625,9 @@ class TritonEngine(Engine):
                     connection_timeout=self.timeout_s,
                     network_timeout=self.timeout_s,
                 )
-                ready = client.is_model_ready(self.url.model, self.url.version)
             else:
                 client = self._module.InferenceServerClient(self.url.address, ssl=self.url.secure)
-                ready = client.is_model_ready(self.url.model, self.url.version, client_timeout=self.timeout_s)
+            ready = client.is_model_ready(self.url.model, self.url.version, **self._per_call)
         except (InferenceServerException, OSError, ConnectionError) as e:
             raise BackendError(
                 f"cannot reach the Triton server at {self.url.address}: {e}",
@@ -644,7 +646,7 @@ class TritonEngine(Engine):
         if self.url.protocol == "http":
             return self._client.get_model_config(self.url.model, self.url.version)
         reply = self._client.get_model_config(
-            self.url.model, self.url.version, as_json=True, client_timeout=self.timeout_s
+            self.url.model, self.url.version, as_json=True, **self._per_call
         )
         return reply.get("config", reply)
 
@@ -671,27 +673,14 @@ class TritonEngine(Engine):
             contract = contract.replace(output_name=outputs[0]["name"])
         return contract
 
-    def _input_dtype(self, config: dict[str, Any]) -> type:
+    def _served_input(self, config: dict[str, Any]) -> dict[str, Any]:
         for tensor in config.get("input", []):
             if tensor["name"] == self.contract.input_name:
-                data_type = tensor.get("data_type", "TYPE_FP32")
-                if data_type not in _NUMPY_TYPES:
-                    raise ModelError(
-                        f"served input {tensor['name']!r} has type {data_type}; expected FP32/FP16"
-                    )
-                return _NUMPY_TYPES[data_type]
+                return tensor
         raise ContractError(
             f"the served model has no input {self.contract.input_name!r} "
             f"(inputs: {[t['name'] for t in config.get('input', [])]})"
         )
-
-    def _fixed_batch(self, config: dict[str, Any]) -> int | None:
-        """The batch size a model without batching (max_batch_size 0) was built for."""
-        if self.max_batch_size:
-            return None
-        tensor = next(t for t in config.get("input", []) if t["name"] == self.contract.input_name)
-        dims = [int(d) for d in tensor.get("dims", [])]
-        return dims[0] if len(dims) == 4 and dims[0] > 0 else None
 
     def _infer_impl(self, batch: Any) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=self.input_dtype)
@@ -710,18 +699,9 @@ class TritonEngine(Engine):
         data.set_data_from_numpy(batch)
         wanted = self._module.InferRequestedOutput(self.contract.output_name)
         try:
-            if self.url.protocol == "http":
-                reply = self._client.infer(
-                    self.url.model, [data], model_version=self.url.version, outputs=[wanted]
-                )
-            else:
-                reply = self._client.infer(
-                    self.url.model,
-                    [data],
-                    model_version=self.url.version,
-                    outputs=[wanted],
-                    client_timeout=self.timeout_s,
-                )
+            reply = self._client.infer(
+                self.url.model, [data], model_version=self.url.version, outputs=[wanted], **self._per_call
+            )
         except InferenceServerException as e:
             raise BackendError(f"Triton inference on {self.url} failed: {e}") from e
         return np.asarray(reply.as_numpy(self.contract.output_name), dtype=np.float32)
@@ -732,6 +712,19 @@ class TritonEngine(Engine):
         if client is not None:
             client.close()
         super().close()
+
+
+def _numpy_type(tensor: dict[str, Any]) -> type:
+    data_type = tensor.get("data_type", "TYPE_FP32")
+    if data_type not in _NUMPY_TYPES:
+        raise ModelError(f"served input {tensor['name']!r} has type {data_type}; expected FP32/FP16")
+    return _NUMPY_TYPES[data_type]
+
+
+def _fixed_batch(tensor: dict[str, Any]) -> int | None:
+    """The batch size a model without batching (max_batch_size 0) was built for."""
+    dims = [int(d) for d in tensor.get("dims", [])]
+    return dims[0] if len(dims) == 4 and dims[0] > 0 else None
 
 
 def _padded(chunk: np.ndarray, size: int | None) -> np.ndarray:
