@@ -268,6 +268,20 @@ def write_to_onnx(model: Any, contract: ColorContract) -> None:
     entry.value = contract.to_json()
 
 
+def chosen_contract(
+    override: ColorContract | str | None, stored: ColorContract | None, missing: str, hint: str
+) -> ColorContract:
+    """``override`` when given (a contract or a preset name), else ``stored``; when there is
+    neither, a ContractError saying ``missing`` with ``hint`` (each caller names its source)."""
+    if isinstance(override, str):
+        return preset(override)
+    if override is not None:
+        return override
+    if stored is None:
+        raise ContractError(missing, hint)
+    return stored
+
+
 def read_from_onnx(model: Any) -> ColorContract | None:
     """The contract stored in an ``onnx.ModelProto``, or None when it carries none."""
     for prop in model.metadata_props:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from colorrt.contract import METADATA_KEY, PRESETS, ColorContract, preset
+from colorrt.contract import METADATA_KEY, PRESETS, ColorContract, chosen_contract, preset
 from colorrt.engines.base import Engine
 from colorrt.errors import BackendError, ContractError, InputError, ModelError, require
 
@@ -318,16 +318,12 @@ def _plan_io_dtype(source: Path) -> tuple[str, str | None]:
 def _contract(
     override: ColorContract | str | None, stored: ColorContract | None, problem: str | None, source: Path
 ) -> ColorContract:
-    if isinstance(override, str):
-        return preset(override)
-    if override is not None:
-        return override
-    if stored is None:
-        raise ContractError(
-            f"{source} carries no colour contract ({problem or 'none stored'}); Triton's config needs one",
-            f"pass --contract NAME with one of: {', '.join(sorted(PRESETS))}",
-        )
-    return stored
+    return chosen_contract(
+        override,
+        stored,
+        f"{source} carries no colour contract ({problem or 'none stored'}); Triton's config needs one",
+        f"pass --contract NAME with one of: {', '.join(sorted(PRESETS))}",
+    )
 
 
 def _match_tensor(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from colorrt.contract import PRESETS, ColorContract, preset, read_from_onnx
+from colorrt.contract import PRESETS, ColorContract, chosen_contract, read_from_onnx
 from colorrt.engines.base import Engine
 from colorrt.errors import BackendError, ContractError, ModelError
 
@@ -190,18 +190,13 @@ def _weight_precision(model: Any, tensor_proto: Any) -> str:
 
 def resolve_contract(model: Any, override: ColorContract | str | None, path: Path) -> ColorContract:
     """The override when given (a contract or preset name), else the model's stored contract."""
-    if isinstance(override, str):
-        return preset(override)
-    if override is not None:
-        return override
-    stored = read_from_onnx(model)
-    if stored is None:
-        raise ContractError(
-            f"{path} carries no colour contract, so colorrt cannot tell how to feed it or read its output",
-            f"pass --contract NAME (contract='NAME' in Python) with one of: {', '.join(sorted(PRESETS))}; "
-            "or re-export the model with colorrt export, which stores the contract in the file",
-        )
-    return stored
+    return chosen_contract(
+        override,
+        read_from_onnx(model) if override is None else None,
+        f"{path} carries no colour contract, so colorrt cannot tell how to feed it or read its output",
+        f"pass --contract NAME (contract='NAME' in Python) with one of: {', '.join(sorted(PRESETS))}; "
+        "or re-export the model with colorrt export, which stores the contract in the file",
+    )
 
 
 def physical_cores() -> int:

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from colorrt.contract import ColorContract, preset
+from colorrt.contract import ColorContract, chosen_contract
 from colorrt.engines import trt_plan
 from colorrt.engines.base import Engine
 from colorrt.engines.cache import EngineCache
@@ -783,13 +783,12 @@ def _facts_beside(path: Path, contract: ColorContract | str | None) -> EngineFac
 def _chosen_contract(
     contract: ColorContract | str | None, facts: EngineFacts | None, path: Path
 ) -> ColorContract:
-    if isinstance(contract, str):
-        return preset(contract)
-    if contract is not None:
-        return contract
-    if facts is None:
-        raise ContractError(f"{path} has no facts with its contract", "pass contract= / --contract")
-    return facts.contract
+    return chosen_contract(
+        contract,
+        None if facts is None else facts.contract,
+        f"{path} has no facts with its contract",
+        "pass contract= / --contract",
+    )
 
 
 class _StreamSlot:

@@ -33,9 +33,9 @@ import numpy as np
 import torch  # this module is imported only when the torch backend is asked for (see registry)
 from torch import nn
 
-from colorrt.contract import PRESETS, ColorContract, preset
+from colorrt.contract import PRESETS, ColorContract, chosen_contract
 from colorrt.engines.base import Engine
-from colorrt.errors import BackendError, ContractError, InputError, ModelError
+from colorrt.errors import BackendError, InputError, ModelError
 from colorrt.kernels.cuda import CudaUnavailableError, gpu_errors
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -235,16 +235,12 @@ def _load_module(
 def _choose_contract(
     contract: ColorContract | str | None, default: ColorContract | None, source: str
 ) -> ColorContract:
-    if isinstance(contract, str):
-        return preset(contract)
-    if contract is not None:
-        return contract
-    if default is None:
-        raise ContractError(
-            f"the torch module {source} has no colour contract, so colorrt cannot tell how to feed it",
-            f"pass contract=NAME with one of: {', '.join(sorted(PRESETS))}, or a ColorContract",
-        )
-    return default
+    return chosen_contract(
+        contract,
+        default,
+        f"the torch module {source} has no colour contract, so colorrt cannot tell how to feed it",
+        f"pass contract=NAME with one of: {', '.join(sorted(PRESETS))}, or a ColorContract",
+    )
 
 
 def _resolve_device(device: str) -> torch.device:
