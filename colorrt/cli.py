@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from colorrt import __version__
+from colorrt.engines.registry import BACKENDS
 from colorrt.errors import BackendError, ColorRTError, InputError, MissingDependencyError, ModelError
+from colorrt.io.video import VIDEO_SUFFIXES
 
 if TYPE_CHECKING:
     from colorrt.contract import ColorContract
@@ -24,11 +26,7 @@ if TYPE_CHECKING:
     from colorrt.runtime import Runtime
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
-PLAN_SUFFIXES = frozenset({".plan", ".engine", ".trt"})
-VIDEO_SUFFIXES = frozenset(
-    ".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ts .mts .m2ts .wmv .flv .ogv "
-    ".vob .3gp .3g2 .mxf .dv .divx .f4v .asf .m2v .y4m".split()
-)
+PLAN_SUFFIXES = frozenset(BACKENDS["tensorrt"].suffixes)
 
 
 @dataclass(frozen=True)

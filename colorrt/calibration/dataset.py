@@ -27,15 +27,13 @@ import numpy as np
 
 from colorrt.contract import ColorContract
 from colorrt.errors import InputError
+from colorrt.io.video import VIDEO_SUFFIXES
 from colorrt.kernels import pipeline
 from colorrt.kernels.resize import resize_bilinear
 
 DEFAULT_MAX_SAMPLES = 64
 MIN_SAMPLES = 4  # fewer calibration samples than this give unreliable activation ranges
 REPORT_MAX_SIDE = 512  # pixels: longest side of the lightness kept for the quality report
-VIDEO_SUFFIXES = frozenset(
-    ".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ts .mts .m2ts .wmv .flv .ogv .y4m".split()
-)
 
 
 class CalibrationWarning(UserWarning):

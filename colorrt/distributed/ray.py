@@ -760,6 +760,7 @@ def colorize_video_ray(
     crf: int | None = None,
     bitrate: int | str | None = None,
     pix_fmt: str | None = None,
+    preset: str | None = None,
     temporal: float = 0.6,
     scene_threshold: float | None = None,
     segment_seconds: float | None = None,
@@ -777,15 +778,22 @@ def colorize_video_ray(
     """
     from colorrt.io.video import SegmentPart, assemble, check_output, encode_settings, probe
     from colorrt.runtime.stream import StreamOptions
+    from colorrt.runtime.video_job import check_video_paths
 
     start = time.perf_counter()
     cluster, spec = ray_specs(model, **options)
     src, dst = _absolute(src), _absolute(dst)
-    _check_video_paths(src, dst)
+    check_video_paths(src, dst)
     check_model(spec)
     info = probe(src)
     settings = encode_settings(
-        dst, codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, size=(info.height, info.width)
+        dst,
+        codec=codec,
+        crf=crf,
+        bitrate=bitrate,
+        pix_fmt=pix_fmt,
+        size=(info.height, info.width),
+        preset=preset,
     )
     check_output(dst, settings, info)
     stream_options = StreamOptions(temporal=temporal, scene_threshold=scene_threshold)
@@ -880,18 +888,12 @@ def _check_results(segments: list[Segment], results: list[SegmentResult]) -> Non
             )
 
 
-def _check_video_paths(src: Path, dst: Path) -> None:
-    if not src.is_file():
-        raise InputError(f"no such video file: {src}", "check the path")
-    if dst.exists() and (dst.is_dir() or os.path.samefile(src, dst)):
-        raise InputError(f"the output {dst} is a folder or the input itself", "give another file name")
-
-
 # --------------------------------------------------------------------------------------------------
 # Command line (`colorrt colorize ... --ray`)
 
 
-VIDEO_FLAGS = ("codec", "crf", "bitrate", "pix_fmt", "temporal", "scene_threshold")  # colorize's video flags
+# colorize's video flags, passed on to colorize_video_ray
+VIDEO_FLAGS = ("codec", "crf", "bitrate", "pix_fmt", "preset", "temporal", "scene_threshold")
 
 
 def _video_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -901,7 +903,8 @@ def _video_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_colorize_ray(args: argparse.Namespace) -> int:
     """``colorrt colorize INPUT -o OUTPUT --ray``: a folder of images or a video on Ray; exit code."""
-    from colorrt.cli import EXIT_OK, EXIT_PARTIAL, VIDEO_SUFFIXES
+    from colorrt.cli import EXIT_OK, EXIT_PARTIAL
+    from colorrt.io.video import VIDEO_SUFFIXES
 
     if getattr(args, "pages", False) or getattr(args, "reference", None) is not None:
         raise InputError("--ray does not run the comic page pipeline yet", "drop --ray, or drop --pages")

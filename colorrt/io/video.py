@@ -30,6 +30,10 @@ import numpy as np
 
 from colorrt.errors import InputError
 
+VIDEO_SUFFIXES = frozenset(  # file suffixes taken for video inputs (FFmpeg reads more)
+    ".mp4 .mkv .mov .avi .webm .m4v .mpg .mpeg .ts .mts .m2ts .wmv .flv .ogv "
+    ".vob .3gp .3g2 .mxf .dv .divx .f4v .asf .m2v .y4m".split()
+)
 PASSTHROUGH_TYPES = ("audio", "subtitle")  # stream types copied packet by packet into the output
 MOV_MUXERS = {"mov", "mp4", "3gp", "3g2", "ipod", "psp", "ismv", "f4v"}  # FFmpeg's movenc formats
 TRUNCATION_SLACK_S = 0.5  # seconds a stream may end before its declared duration without a warning

@@ -170,7 +170,7 @@ class VideoJob:
         self.runtime = runtime
         self.on_progress = on_progress
         self.src, self.dst = Path(src), Path(dst)
-        _check_paths(self.src, self.dst)
+        check_video_paths(self.src, self.dst)
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
         if segment_seconds <= 0:
@@ -446,7 +446,8 @@ def _segment_frames(seconds: float, info: VideoInfo, batch_size: int) -> int:
     return batches * batch_size
 
 
-def _check_paths(src: Path, dst: Path) -> None:
+def check_video_paths(src: Path, dst: Path) -> None:
+    """The input exists and the output is neither the input itself nor a folder."""
     if not src.exists():
         raise InputError(f"no such video file: {src}", "check the path")
     if src.resolve() == dst.resolve() or (dst.exists() and os.path.samefile(src, dst)):

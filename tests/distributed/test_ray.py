@@ -182,6 +182,19 @@ def test_cli_refuses_what_ray_does_not_run(model: Path, tmp_path: Path, capsys):
     assert "page pipeline" in capsys.readouterr().err
 
 
+def test_cli_video_flags_reach_colorize_video_ray() -> None:
+    import inspect
+
+    from colorrt.cli import build_parser
+    from colorrt.distributed.ray import VIDEO_FLAGS, _video_flags, colorize_video_ray
+
+    args = build_parser().parse_args(
+        ["colorize", "f.mp4", "-o", "o.mkv", "--ray", "--codec", "hevc", "--crf", "20", "--preset", "fast"]
+    )
+    assert _video_flags(args) == {"codec": "hevc", "crf": 20, "preset": "fast", "temporal": 0.6}
+    assert set(VIDEO_FLAGS) <= set(inspect.signature(colorize_video_ray).parameters)
+
+
 def test_models_are_checked_on_the_driver(model: Path, tmp_path: Path):
     check_model(RuntimeSpec(str(model)))
     with pytest.raises(InputError, match="no such model file"):
