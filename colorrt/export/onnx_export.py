@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 import onnx
 
 import colorrt
+from colorrt.calibration.model import save_atomically
 from colorrt.contract import ColorContract, write_to_onnx
 from colorrt.errors import InputError, ModelError, require
 from colorrt.models.registry import ArchSpec, build_model, get_arch
@@ -131,7 +131,7 @@ def export(
     error = _parity(proto, module, sample, contract, tolerance, arch) if check else None
     if error is not None:
         log.info("%s: parity vs torch, max abs error %.3g", arch, error)
-    _write_atomically(proto, path)
+    save_atomically(proto, path)  # the folder was checked before the export
     return ExportResult(
         path=path,
         arch=arch,
@@ -381,15 +381,3 @@ def _parity(
 def _value_shape(value: onnx.ValueInfoProto) -> tuple[Axis, ...]:
     dims = value.type.tensor_type.shape.dim
     return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims)
-
-
-def _write_atomically(proto: onnx.ModelProto, path: Path) -> None:
-    """Save under a temporary name in the same folder, then rename over ``path``."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        onnx.save_model(proto, temp)
-        os.replace(temp, path)
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e}", "check the folder exists and is writable") from e
-    finally:
-        temp.unlink(missing_ok=True)
