@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from colorrt._version import __version__
 from colorrt.contract import ColorContract
 from colorrt.errors import ColorRTError
 
-__version__ = "0.1.0"
 __all__ = ["ColorContract", "ColorRTError", "Runtime", "load_engine", "export", "build", "__version__"]
 
 if TYPE_CHECKING:

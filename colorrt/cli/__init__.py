@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from colorrt import __version__
+from colorrt._version import __version__
 from colorrt.engines.registry import BACKENDS
 from colorrt.errors import BackendError, ColorRTError, InputError, MissingDependencyError, ModelError
 from colorrt.io.video import VIDEO_SUFFIXES

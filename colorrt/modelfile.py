@@ -1,0 +1,24 @@
+"""ONNX ``metadata_props`` read and write: the one place that touches them.
+
+A colorrt model file describes itself through these entries (the colour contract, provenance,
+precision facts). Functions take an ``onnx.ModelProto``; ``onnx`` itself is imported by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def metadata(proto: Any) -> dict[str, str]:
+    """The model's metadata_props as a dictionary."""
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def set_metadata(proto: Any, entries: Mapping[str, str | None]) -> None:
+    """Set (or, for None values, remove) metadata_props entries, keeping the others in order."""
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in entries]
+    del proto.metadata_props[:]
+    for key, value in kept + [(k, v) for k, v in entries.items() if v is not None]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
