@@ -16,7 +16,7 @@ from colorrt.calibration.dataset import CalibrationSet, Sample, load_calibration
 from colorrt.calibration.fp16 import DEFAULT_KEEP_FP32_OPS, convert_fp16
 from colorrt.calibration.int8 import METHODS, TARGETS, QuantizationError, check_quantized, quantize_int8
 from colorrt.calibration.model import FACTS_KEY, PRECISION_KEY, TARGET_KEY
-from colorrt.calibration.quantize import QuantizeResult, add_quantize_arguments, quantize, run_quantize
+from colorrt.calibration.quantize import QuantizeResult, quantize
 from colorrt.calibration.report import QualityError, QualityReport, evaluate
 
 __all__ = [
@@ -32,13 +32,11 @@ __all__ = [
     "QuantizationError",
     "QuantizeResult",
     "Sample",
-    "add_quantize_arguments",
     "check_quantized",
     "convert_fp16",
     "evaluate",
     "load_calibration_set",
     "quantize",
     "quantize_int8",
-    "run_quantize",
     "synthetic_set",
 ]

@@ -16,7 +16,6 @@ Nothing here needs tritonclient except :class:`TritonEngine` and :func:`model_co
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import re
@@ -743,48 +742,3 @@ def _client_module(protocol: str) -> Any:
 
 # --------------------------------------------------------------------------------------------------
 # Command line (`colorrt export-triton`)
-
-
-def add_export_triton_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``colorrt export-triton``'s flags (named like :func:`export_triton`'s keyword arguments)."""
-    parser.add_argument("model", type=Path, help="model: .onnx, or a TensorRT .plan with its .plan.json")
-    parser.add_argument("--repo", type=Path, required=True, help="Triton model repository folder")
-    parser.add_argument("--name", default=None, help="model name in the repository (default: file stem)")
-    parser.add_argument(
-        "--max-batch", type=int, default=None, help="largest batch Triton forms (default 16, or the plan's)"
-    )
-    parser.add_argument("--instances", type=int, default=2, help="model instances per device (default 2)")
-    parser.add_argument("--kind", choices=sorted(KINDS), default="gpu", help="instance kind (default gpu)")
-    parser.add_argument("--contract", default=None, help="contract preset for a model that stores none")
-    parser.add_argument(
-        "--io-dtype",
-        choices=("fp32", "fp16"),
-        default=None,
-        help="a plan's input/output type (default: read)",
-    )
-    parser.add_argument("--force", action="store_true", help="replace a model of that name in the repository")
-    return parser
-
-
-def run_export_triton(args: argparse.Namespace) -> TritonExport:
-    """Run ``colorrt export-triton`` and print what was written."""
-    result = export_triton(
-        args.model,
-        args.repo,
-        name=args.name,
-        max_batch=args.max_batch,
-        instances=args.instances,
-        kind=args.kind,
-        contract=args.contract,
-        io_dtype=args.io_dtype,
-        force=args.force,
-    )
-    config = result.config
-    batching = f"max batch {config.max_batch_size}" if config.max_batch_size else "fixed batch"
-    instances = f"{config.instance_count}x {config.instance_kind}"
-    print(f"wrote {result.path} ({config.platform}, {batching}, {instances})")
-    for note in result.notes:
-        print(f"  note: {note}")
-    print(f"  serve: tritonserver --model-repository {Path(args.repo).resolve()}")
-    print(f"  use:   colorrt colorize IN -o OUT --model http://HOST:8000/{config.name}")
-    return result

@@ -186,7 +186,8 @@ def test_cli_video_flags_reach_colorize_video_ray() -> None:
     import inspect
 
     from colorrt.cli import build_parser
-    from colorrt.distributed.ray import VIDEO_FLAGS, _video_flags, colorize_video_ray
+    from colorrt.cli.colorize_ray import VIDEO_FLAGS, _video_flags
+    from colorrt.distributed.ray import colorize_video_ray
 
     args = build_parser().parse_args(
         ["colorize", "f.mp4", "-o", "o.mkv", "--ray", "--codec", "hevc", "--crf", "20", "--preset", "fast"]

@@ -547,7 +547,7 @@ def test_engine_without_tensorrt_is_a_clear_error(tmp_path):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from colorrt.engines.tensorrt import add_build_arguments
+    from colorrt.cli.build import add_arguments as add_build_arguments
 
     return add_build_arguments(argparse.ArgumentParser(prog="colorrt build"))
 
@@ -589,7 +589,7 @@ def test_cli_rejects_bad_flags(argv, capsys):
 
 
 def test_cli_keeps_an_existing_contract_flag():
-    from colorrt.engines.tensorrt import add_build_arguments
+    from colorrt.cli.build import add_arguments as add_build_arguments
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--contract", default="from-cli")
@@ -599,7 +599,8 @@ def test_cli_keeps_an_existing_contract_flag():
 
 @pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here; this checks the error without it")
 def test_run_build_without_tensorrt_fails_cleanly(tmp_path):
-    from colorrt.engines.tensorrt import TensorRTUnavailableError, run_build
+    from colorrt.cli.build import run as run_build
+    from colorrt.engines.tensorrt import TensorRTUnavailableError
 
     model = zoo.rgb_model(tmp_path / "rgb.onnx")
     args = build_parser().parse_args(["--model", str(model), "--fp16", "-o", str(tmp_path / "out.plan")])

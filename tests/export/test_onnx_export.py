@@ -16,9 +16,11 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from colorrt.cli.export import add_arguments as add_export_arguments  # noqa: E402
+from colorrt.cli.export import run as run_export  # noqa: E402
 from colorrt.contract import preset, read_from_onnx  # noqa: E402
 from colorrt.errors import InputError, ModelError  # noqa: E402
-from colorrt.export import add_export_arguments, export, run_export  # noqa: E402
+from colorrt.export import export  # noqa: E402
 from colorrt.models import build_model  # noqa: E402
 
 TOL = 1e-4  # FP32 parity bound of the issue
