@@ -144,8 +144,8 @@ def source_kind(path: Path) -> str:
         raise InputError(f"no such calibration source: {path}", "pass a folder of images, a .cbz or a video")
     if path.is_dir():
         return "images"
+    from colorrt.io.archive import ARCHIVE_SUFFIXES
     from colorrt.io.images import IMAGE_SUFFIXES
-    from colorrt.pages.archive import ARCHIVE_SUFFIXES
 
     suffix = path.suffix.lower()
     if suffix in ARCHIVE_SUFFIXES:
@@ -197,7 +197,7 @@ def _check_enough(path: Path, kind: str, found: int, needed: int, skipped: list[
 
 def _pages(path: Path, count: int, seed: int) -> Iterator[tuple[str, np.ndarray | InputError]]:
     """Up to ``count`` readable pictures of a folder or archive, in a seeded random order."""
-    from colorrt.pages.archive import open_source
+    from colorrt.io.archive import open_source
 
     with open_source(path) as pages:
         names = [entry.name for entry in pages.entries if entry.is_image]

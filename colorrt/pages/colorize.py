@@ -30,10 +30,10 @@ import numpy as np
 
 from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
+from colorrt.io.archive import PageSink, PageSource, open_sink, open_source, output_name, same_path
 from colorrt.kernels import pipeline
 from colorrt.kernels.color import l_to_y, rgb_to_lab, y_to_l
 from colorrt.kernels.resize import resize_bilinear
-from colorrt.pages.archive import PageSink, PageSource, open_sink, open_source, output_name, same_path
 from colorrt.pages.palette import Palette, load_reference
 from colorrt.pages.panels import Panel, PanelConfig, panels_on_paper, paper_level, paper_tone
 
@@ -597,7 +597,7 @@ def is_page_job(
 ) -> bool:
     """True when a colorize request is for comic pages: a CBZ/zip in or out, ``pages`` asked for, or
     any page-only option set (``reference``, ``rtl``, ``force``: truthy values)."""
-    from colorrt.pages.archive import ARCHIVE_SUFFIXES
+    from colorrt.io.archive import ARCHIVE_SUFFIXES
 
     archive = any(Path(p).suffix.lower() in ARCHIVE_SUFFIXES for p in (src, dst))
     return archive or pages or any(bool(v) for v in page_flags.values())

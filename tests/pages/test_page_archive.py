@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from colorrt.errors import BackendError, InputError
+from colorrt.io.archive import decode_image, output_name
 from colorrt.io.images import read_image
 from colorrt.pages import colorize_pages, synthetic
-from colorrt.pages.archive import decode_image, output_name
 
 COMIC_INFO = b"<?xml version='1.0'?><ComicInfo><Title>Test</Title></ComicInfo>"
 
