@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import lzma
 import os
-import secrets
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
@@ -20,6 +19,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from colorrt.atomic import temporary_name
+from colorrt.atomic import write_bytes as atomic_write_bytes
 from colorrt.errors import InputError
 from colorrt.io.images import IMAGE_SUFFIXES, decode_image, encode_image, format_for, list_images, write_image
 
@@ -207,7 +208,7 @@ class FolderSink(PageSink):
         write_image(self._path(name), image)
 
     def write_bytes(self, name: str, data: bytes, source_name: str | None = None) -> None:
-        _atomic_write_bytes(self._path(name), data)
+        atomic_write_bytes(self._path(name), data)
 
 
 class FileSink(FolderSink):
@@ -236,7 +237,7 @@ class ArchiveSink(PageSink):
         self.path = path
         self.infos = infos or {}
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        self.temp = temporary_name(path)
         self.zip = zipfile.ZipFile(self.temp, "w", zipfile.ZIP_STORED)
         self.names: set[str] = set()
 
@@ -300,20 +301,6 @@ def _safe_relative(name: str) -> Path:
     if path.is_absolute() or ".." in path.parts or not path.parts:
         raise InputError(f"refusing to write {name!r} outside the output folder", "the archive is malformed")
     return Path(*path.parts)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def _is_within(path: Path, folder: Path) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorrt.atomic import write_text
 from colorrt.errors import InputError
 
 PALETTE_FORMAT = "colorrt.palette"
@@ -162,9 +163,7 @@ class Palette:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the palette as JSON (atomically)."""
         path = Path(path)
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_text(json.dumps(self.to_dict(), indent=1))
-        os.replace(temp, path)
+        write_text(path, json.dumps(self.to_dict(), indent=1))
         return path
 
     def membership(self, lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
