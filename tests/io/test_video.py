@@ -626,7 +626,7 @@ def test_reader_recovers_from_a_seek_past_the_resume_point(film: Path, monkeypat
     def overshoot(container, stream, pts):  # a broken index: lands after the wanted frame
         container.seek(everything[-5].pts, stream=stream, any_frame=True)
 
-    monkeypatch.setattr("colorrt.io.video._seek", overshoot)
+    monkeypatch.setattr("colorrt.io.video.reader.seek_keyframe", overshoot)
     tail = list(VideoReader(film, start_pts=everything[10].pts, start_index=10))
     assert [f.pts for f in tail] == [f.pts for f in everything[10:]]
 
