@@ -3,7 +3,7 @@
     python benchmarks/bench_pages.py [--pages 12] [--size 1100x780] [--model default|synthetic|PATH]
                                      [--batch-size 8] [--reference] [--out results/pages.json]
 
-Generated manga pages (colorrt.pages.synthetic, about 6 panels each) go through the whole page
+Generated manga pages (tests/synth_pages.py, about 6 panels each) go through the whole page
 pipeline in memory (panel detection, letterboxing, inference, palette transfer with ``--reference``,
 chroma merge at full resolution); file decoding and encoding are left out. Modes:
 
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.synth_pages
 from common import print_table, write_results  # noqa: E402
 
 from colorrt.engines.base import Engine  # noqa: E402
@@ -61,7 +62,7 @@ def _model(choice: str, folder: Path) -> tuple[Path, str]:
         export("colorrt-default", output=path, random_init=True, seed=0, check=False)
         return path, "colorrt-default U-Net (random weights), ONNX Runtime CPU FP32"
     if choice == "synthetic":
-        from colorrt.pages.synthetic import colorizer_model
+        from tests.synth_pages import colorizer_model
 
         return colorizer_model(
             folder / "synthetic.onnx", 256, 32
@@ -82,9 +83,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from colorrt.engines.onnxruntime import OnnxRuntimeEngine
-    from colorrt.pages import synthetic
     from colorrt.pages.colorize import PageColorizer, PageOptions
     from colorrt.pages.palette import Palette
+    from tests import synth_pages as synthetic
 
     height, width = (int(v) for v in args.size.lower().split("x"))
     pages = [p.image for p in synthetic.make_chapter(args.pages + 1, seed=0, size=(height, width))]

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from colorrt.pages import synthetic
+from tests import synth_pages
 
 
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Context-dependent random-weight CNN, 96x96 renders (colorrt.pages.synthetic.colorizer_model)."""
-    return synthetic.colorizer_model(tmp_path_factory.mktemp("models") / "pages.onnx", render_size=96)
+    """Context-dependent random-weight CNN, 96x96 renders (tests.synth_pages.colorizer_model)."""
+    return synth_pages.colorizer_model(tmp_path_factory.mktemp("models") / "pages.onnx", render_size=96)
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +32,6 @@ def runtime(model_path: Path):
 
 
 @pytest.fixture(scope="session")
-def chapter() -> list[synthetic.SyntheticPage]:
+def chapter() -> list[synth_pages.SyntheticPage]:
     """Six generated pages (grid, slanted, borderless), 480x340, the character on every one."""
-    return synthetic.make_chapter(6, seed=3, size=(480, 340))
+    return synth_pages.make_chapter(6, seed=3, size=(480, 340))

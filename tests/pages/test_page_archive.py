@@ -14,7 +14,8 @@ from PIL import Image
 from colorrt.errors import BackendError, InputError
 from colorrt.io.archive import decode_image, output_name
 from colorrt.io.images import read_image
-from colorrt.pages import colorize_pages, synthetic
+from colorrt.pages import colorize_pages
+from tests import synth_pages
 
 COMIC_INFO = b"<?xml version='1.0'?><ComicInfo><Title>Test</Title></ComicInfo>"
 
@@ -27,12 +28,12 @@ def _encode(array: np.ndarray, fmt: str, **options) -> bytes:
 
 @pytest.fixture(scope="module")
 def pages() -> list[np.ndarray]:
-    return [synthetic.make_page(40 + i, (320, 230), ("grid", "slanted")[i % 2]).image for i in range(4)]
+    return [synth_pages.make_page(40 + i, (320, 230), ("grid", "slanted")[i % 2]).image for i in range(4)]
 
 
 @pytest.fixture(scope="module")
 def colour_page() -> np.ndarray:
-    return synthetic.make_color_page(7, (320, 230))
+    return synth_pages.make_color_page(7, (320, 230))
 
 
 @pytest.fixture()
@@ -116,7 +117,7 @@ def test_a_reference_file_is_used(runtime, pages, tmp_path: Path) -> None:
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(pages[1]).save(src / "a.png")
-    Image.fromarray(synthetic.character_reference(128)).save(tmp_path / "ref.png")
+    Image.fromarray(synth_pages.character_reference(128)).save(tmp_path / "ref.png")
     plain = colorize_pages(runtime, src, tmp_path / "plain", progress=False)
     referenced = colorize_pages(
         runtime, src, tmp_path / "ref_out", reference=tmp_path / "ref.png", progress=False

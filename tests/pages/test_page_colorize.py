@@ -11,7 +11,6 @@ from skimage.color import rgb2lab
 
 from colorrt.engines.onnxruntime import OnnxRuntimeEngine
 from colorrt.kernels.pipeline import luminance
-from colorrt.pages import synthetic
 from colorrt.pages.colorize import (
     PageColorizer,
     PageOptions,
@@ -21,7 +20,7 @@ from colorrt.pages.colorize import (
     limit_to_gamut,
 )
 from colorrt.pages.palette import Palette
-from tests import zoo
+from tests import synth_pages, zoo
 
 
 class CountingEngine(OnnxRuntimeEngine):
@@ -109,8 +108,8 @@ def test_panels_of_several_pages_share_batches(model_path, chapter) -> None:
 
 
 def test_pages_already_in_colour_pass_through_unless_forced(engine) -> None:
-    colour = synthetic.make_color_page(1, (300, 220))
-    grey = synthetic.make_page(1, (300, 220)).image
+    colour = synth_pages.make_color_page(1, (300, 220))
+    grey = synth_pages.make_page(1, (300, 220)).image
     yellowed = np.clip(np.repeat(grey[..., None], 3, 2) * np.array([1.0, 0.96, 0.86]), 0, 255).astype(
         np.uint8
     )
@@ -129,7 +128,7 @@ def test_pages_already_in_colour_pass_through_unless_forced(engine) -> None:
 
 
 def test_16_bit_grey_and_rgba_pages(engine) -> None:
-    page = synthetic.make_page(2, (300, 220), noise=0.0).image
+    page = synth_pages.make_page(2, (300, 220), noise=0.0).image
     deep = page.astype(np.uint16) * 257 + 100  # 16-bit scan, not just 8-bit values scaled
     result = PageColorizer(engine).colorize(deep)
     assert result.image.dtype == np.uint8 and result.image.shape == (300, 220, 3)
@@ -161,7 +160,7 @@ def _spread(means: np.ndarray) -> float:
 
 
 def test_a_reference_keeps_the_characters_colours_across_pages(engine, chapter, colorized) -> None:
-    palette = Palette.from_image(synthetic.character_reference(192))
+    palette = Palette.from_image(synth_pages.character_reference(192))
     with_reference = PageColorizer(engine, 8, PageOptions(palette=palette))
     referenced = [r for _, r in with_reference.stream(enumerate(p.image for p in chapter))]
     free, matched = _character_means(chapter, colorized), _character_means(chapter, referenced)
@@ -172,7 +171,7 @@ def test_a_reference_keeps_the_characters_colours_across_pages(engine, chapter, 
     assert spread_free > 4.0  # the model alone is inconsistent (colour depends on each panel)
     assert spread_matched < 0.35 * spread_free
     assert spread_matched < 3.0
-    truth = np.array([synthetic.CHARACTER_LAB[p][1:] for p in ("hair", "skin", "shirt")]).ravel()
+    truth = np.array([synth_pages.CHARACTER_LAB[p][1:] for p in ("hair", "skin", "shirt")]).ravel()
     assert np.abs(np.nanmean(matched, axis=0) - truth).max() < 8.0
     for page, result in zip(chapter, referenced, strict=True):  # the reference never costs lightness
         assert _psnr(_lab(result.image)[..., 0], _lab(page.image)[..., 0]) >= 40.0
@@ -180,9 +179,9 @@ def test_a_reference_keeps_the_characters_colours_across_pages(engine, chapter, 
 
 def test_a_hint_model_gets_the_reference_as_hints(tmp_path) -> None:
     engine = OnnxRuntimeEngine(zoo.hints_model(tmp_path / "hints.onnx"))
-    page = synthetic.make_page(4, (300, 220), character_panels=3)
+    page = synth_pages.make_page(4, (300, 220), character_panels=3)
     plain = PageColorizer(engine).colorize(page.image).image
-    palette = Palette.from_image(synthetic.character_reference(128))
+    palette = Palette.from_image(synth_pages.character_reference(128))
     hinted = PageColorizer(engine, options=PageOptions(palette=palette)).colorize(page.image).image
     chroma = lambda image: np.hypot(*np.moveaxis(_lab(image)[..., 1:], -1, 0))  # noqa: E731
     assert chroma(plain).max() < 1.0  # no hints: this model returns no colour

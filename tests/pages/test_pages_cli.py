@@ -10,7 +10,7 @@ from PIL import Image
 from colorrt.cli import main
 from colorrt.io.images import read_image
 from colorrt.kernels.color import rgb_to_l
-from colorrt.pages import synthetic
+from tests import synth_pages
 
 
 def _write_cbz(path, pages, extra_member=None):
@@ -24,7 +24,7 @@ def _write_cbz(path, pages, extra_member=None):
 
 
 def test_cbz_in_cbz_out_keeps_names_order_and_lightness(tmp_path, model_path, capsys):
-    pages = synthetic.make_chapter(2, seed=5, size=(320, 240))
+    pages = synth_pages.make_chapter(2, seed=5, size=(320, 240))
     src, dst = tmp_path / "chapter.cbz", tmp_path / "chapter_color.cbz"
     _write_cbz(src, pages, extra_member=("ComicInfo.xml", "<ComicInfo/>"))
     before = src.read_bytes()
@@ -43,7 +43,7 @@ def test_cbz_in_cbz_out_keeps_names_order_and_lightness(tmp_path, model_path, ca
 
 
 def test_bad_page_is_reported_and_the_rest_complete(tmp_path, model_path, capsys):
-    pages = synthetic.make_chapter(2, seed=6, size=(320, 240))
+    pages = synth_pages.make_chapter(2, seed=6, size=(320, 240))
     src, dst = tmp_path / "chapter.cbz", tmp_path / "out.cbz"
     _write_cbz(src, pages, extra_member=("chapter/99.png", b"this is not a png"))
     assert main(["colorize", str(src), "-o", str(dst), "--model", str(model_path), "--quiet"]) == 1

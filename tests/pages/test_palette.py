@@ -9,8 +9,8 @@ import pytest
 from skimage.color import lab2rgb
 
 from colorrt.errors import InputError
-from colorrt.pages import synthetic
 from colorrt.pages.palette import ChromaMap, Palette, load_reference
+from tests import synth_pages
 
 
 def _two_tone_lab() -> np.ndarray:
@@ -32,8 +32,8 @@ def test_bands_recover_the_tones_and_their_colours() -> None:
 
 
 def test_palette_of_the_character_reference_holds_its_true_colours() -> None:
-    palette = Palette.from_image(synthetic.character_reference(192))
-    for part, (L, a, b) in synthetic.CHARACTER_LAB.items():
+    palette = Palette.from_image(synth_pages.character_reference(192))
+    for part, (L, a, b) in synth_pages.CHARACTER_LAB.items():
         k = int(np.argmin(np.abs(palette.centers - L)))
         assert abs(palette.centers[k] - L) < 1.5, part
         assert palette.mean[k].tolist() == [pytest.approx(a, abs=2), pytest.approx(b, abs=2)], part
@@ -86,14 +86,14 @@ def test_a_map_fitted_at_render_size_applies_at_full_resolution() -> None:
 
 
 def test_json_round_trip_and_load_reference(tmp_path) -> None:
-    palette = Palette.from_image(synthetic.character_reference(128))
+    palette = Palette.from_image(synth_pages.character_reference(128))
     path = palette.save(tmp_path / "palette.json")
     again = load_reference(path)
     assert np.allclose(again.centers, palette.centers) and np.allclose(again.mean, palette.mean)
     assert np.allclose(again.std, palette.std) and again.softness == palette.softness
     from colorrt.io.images import write_image
 
-    write_image(tmp_path / "ref.png", synthetic.character_reference(128))
+    write_image(tmp_path / "ref.png", synth_pages.character_reference(128))
     from_file = load_reference(tmp_path / "ref.png")
     assert np.allclose(from_file.mean, palette.mean, atol=0.05)
 

@@ -7,7 +7,6 @@ import pytest
 from PIL import Image, ImageDraw
 
 from colorrt.kernels.pipeline import luminance
-from colorrt.pages import synthetic
 from colorrt.pages.panels import (
     PanelConfig,
     box_iou,
@@ -16,14 +15,15 @@ from colorrt.pages.panels import (
     reading_order,
     whole_page,
 )
+from tests import synth_pages
 
 LAYOUTS = ("grid", "slanted", "borderless")
 
 
-def _pages(count: int, rtl: bool = False) -> list[synthetic.SyntheticPage]:
+def _pages(count: int, rtl: bool = False) -> list[synth_pages.SyntheticPage]:
     sizes = ((480, 340), (900, 640))
     return [
-        synthetic.make_page(100 + i, sizes[i % 2], LAYOUTS[i % 3], rtl=rtl, character_panels=2)
+        synth_pages.make_page(100 + i, sizes[i % 2], LAYOUTS[i % 3], rtl=rtl, character_panels=2)
         for i in range(count)
     ]
 
@@ -56,7 +56,7 @@ def test_reading_order_matches_the_layout(detected) -> None:
 
 
 def test_slanted_panels_get_their_polygon_masks() -> None:
-    page = synthetic.make_page(7, (700, 500), "slanted", character_panels=0)
+    page = synth_pages.make_page(7, (700, 500), "slanted", character_panels=0)
     panels = detect_panels(luminance(page.image))
     assert len(panels) == len(page.masks)
     for panel, truth in zip(panels, page.masks, strict=True):
@@ -70,7 +70,7 @@ def test_slanted_panels_get_their_polygon_masks() -> None:
 
 
 def test_borderless_and_blank_pages_fall_back_to_the_whole_page() -> None:
-    page = synthetic.make_page(5, (480, 340), "borderless")
+    page = synth_pages.make_page(5, (480, 340), "borderless")
     panels = detect_panels(luminance(page.image))
     assert [p.box for p in panels] == [(0, 0, 340, 480)]
     blank = np.full((300, 200), 250, np.uint8)
@@ -96,7 +96,7 @@ def test_a_gap_in_a_frame_line_does_not_split_or_lose_the_panel() -> None:
 
 
 def test_large_pages_are_analysed_at_a_reduced_scale_with_the_same_result() -> None:
-    page = synthetic.make_page(11, (900, 640), "grid")
+    page = synth_pages.make_page(11, (900, 640), "grid")
     L = luminance(page.image)
     full = [p.box for p in detect_panels(L)]
     reduced = [p.box for p in detect_panels(L, config=PanelConfig(max_side=450))]

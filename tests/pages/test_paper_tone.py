@@ -13,19 +13,18 @@ from skimage.color import lab2rgb, rgb2lab
 
 from colorrt.engines.onnxruntime import OnnxRuntimeEngine
 from colorrt.kernels.pipeline import luminance
-from colorrt.pages import synthetic
 from colorrt.pages.colorize import PageColorizer, PageOptions, paper_white, white_paper_lightness
 from colorrt.pages.palette import Palette
 from colorrt.pages.panels import box_iou, detect_panels, paper_level
-from tests import zoo
+from tests import synth_pages, zoo
 
 PAPERS = {
-    "L70": synthetic.paper_color(70),
-    "L75": synthetic.paper_color(75),
-    "L81": synthetic.paper_color(81),  # sRGB 201: a common grey scan
-    "L88": synthetic.paper_color(88),
-    "L95": synthetic.paper_color(95),
-    "yellowed": synthetic.paper_color(86, 12),
+    "L70": synth_pages.paper_color(70),
+    "L75": synth_pages.paper_color(75),
+    "L81": synth_pages.paper_color(81),  # sRGB 201: a common grey scan
+    "L88": synth_pages.paper_color(88),
+    "L95": synth_pages.paper_color(95),
+    "yellowed": synth_pages.paper_color(86, 12),
 }
 NOISE = 3.0  # scanner noise, grey levels
 
@@ -39,15 +38,15 @@ def _paper_l(rgb: tuple[int, int, int]) -> float:
     return float(rgb2lab(np.array(rgb, np.uint8)[None, None])[0, 0, 0])
 
 
-def _pages(paper: tuple[int, int, int] | float, noise: float = NOISE) -> list[synthetic.SyntheticPage]:
+def _pages(paper: tuple[int, int, int] | float, noise: float = NOISE) -> list[synth_pages.SyntheticPage]:
     sizes, layouts = ((480, 340), (900, 640)), ("grid", "slanted")
     return [
-        synthetic.make_page(300 + i, sizes[i % 2], layouts[(i // 2) % 2], paper=paper, noise=noise)
+        synth_pages.make_page(300 + i, sizes[i % 2], layouts[(i // 2) % 2], paper=paper, noise=noise)
         for i in range(4)
     ]
 
 
-def _ious(pages: list[synthetic.SyntheticPage]) -> tuple[list[float], list[list]]:
+def _ious(pages: list[synth_pages.SyntheticPage]) -> tuple[list[float], list[list]]:
     """Per true panel, its best IoU with a detected one; and the panels found on each page."""
     found = [detect_panels(luminance(page.image)) for page in pages]
     ious = [
@@ -62,7 +61,7 @@ def _ious(pages: list[synthetic.SyntheticPage]) -> tuple[list[float], list[list]
 def test_the_paper_level_is_read_from_the_page(name) -> None:
     for page in _pages(PAPERS[name])[:2]:
         assert paper_level(luminance(page.image)) == pytest.approx(_paper_l(PAPERS[name]), abs=1.0)
-    white = synthetic.make_page(1, (480, 340)).image
+    white = synth_pages.make_page(1, (480, 340)).image
     assert paper_level(luminance(white)) == pytest.approx(100.0, abs=1.0)
 
 
@@ -84,13 +83,13 @@ def test_noisy_scans_keep_their_gutters(paper) -> None:
 
 
 @pytest.fixture(scope="module")
-def tinted(engine) -> list[tuple[str, synthetic.SyntheticPage, np.ndarray]]:
+def tinted(engine) -> list[tuple[str, synth_pages.SyntheticPage, np.ndarray]]:
     """Pages on L 70, L 81 and yellowed paper, colorized by the synthetic model."""
     colorizer = PageColorizer(engine, batch_size=8)
     out = []
     for name in ("L70", "L81", "yellowed"):
         for seed, layout in ((21, "grid"), (22, "slanted")):
-            page = synthetic.make_page(seed, (480, 340), layout, paper=PAPERS[name], noise=NOISE)
+            page = synth_pages.make_page(seed, (480, 340), layout, paper=PAPERS[name], noise=NOISE)
             out.append((name, page, colorizer.colorize(page.image).image))
     return out
 
@@ -130,7 +129,7 @@ def test_a_yellowed_papers_tint_is_neutralized_like_the_rest_of_the_page(tinted)
         assert np.abs(out_ab).mean() < 0.5
 
 
-def _art(white: synthetic.SyntheticPage) -> np.ndarray:
+def _art(white: synth_pages.SyntheticPage) -> np.ndarray:
     """The art of a white-paper page: drawn darker than L 80 inside panels."""
     return np.any(white.masks, axis=0) & (ndimage.maximum_filter(_scan_lab(white.image)[..., 0], 5) < 80)
 
@@ -141,8 +140,8 @@ def _art_chroma(engine, paper, normalize: bool = True) -> tuple[float, float]:
     colorizer = PageColorizer(engine, 8, PageOptions(normalize_paper=normalize))
     chroma, errors = [], []
     for seed, layout in ((21, "grid"), (22, "slanted")):
-        white = synthetic.make_page(seed, (480, 340), layout, noise=NOISE)
-        page = synthetic.make_page(seed, (480, 340), layout, paper=paper, noise=NOISE)
+        white = synth_pages.make_page(seed, (480, 340), layout, noise=NOISE)
+        page = synth_pages.make_page(seed, (480, 340), layout, paper=paper, noise=NOISE)
         art = _art(white)
         out, scan = _scan_lab(colorizer.colorize(page.image).image), _scan_lab(page.image)
         chroma.append(np.hypot(out[..., 1], out[..., 2])[art])
@@ -165,12 +164,12 @@ def test_art_on_tinted_paper_gets_the_colour_it_gets_on_white_paper(engine, name
 def _palette_drift(engine, paper, normalize: bool = True) -> float:
     """Mean ab distance over the art between the reference-matched colours of two white-paper pages
     and those of the same pages printed on ``paper``."""
-    palette = Palette.from_image(synthetic.character_reference(192))
+    palette = Palette.from_image(synth_pages.character_reference(192))
     colorizer = PageColorizer(engine, 8, PageOptions(palette=palette, normalize_paper=normalize))
     drift = []
     for seed, layout in ((21, "grid"), (22, "slanted")):
-        white = synthetic.make_page(seed, (480, 340), layout, noise=NOISE)
-        page = synthetic.make_page(seed, (480, 340), layout, paper=paper, noise=NOISE)
+        white = synth_pages.make_page(seed, (480, 340), layout, noise=NOISE)
+        page = synth_pages.make_page(seed, (480, 340), layout, paper=paper, noise=NOISE)
         on_white = _scan_lab(colorizer.colorize(white.image).image)[..., 1:]
         on_paper = _scan_lab(colorizer.colorize(page.image).image)[..., 1:]
         drift.append(np.linalg.norm(on_white - on_paper, axis=-1)[_art(white)])
@@ -190,10 +189,10 @@ def test_a_reference_gives_the_art_its_white_paper_colours_on_tinted_paper(engin
 def test_a_hint_model_gets_the_white_paper_hints_on_tinted_paper(tmp_path) -> None:
     # This model's colour is its hints (then matched to the palette): before, 51.9 ab drift.
     engine = OnnxRuntimeEngine(zoo.hints_model(tmp_path / "hints.onnx"))
-    palette = Palette.from_image(synthetic.character_reference(128))
+    palette = Palette.from_image(synth_pages.character_reference(128))
     colorizer = PageColorizer(engine, options=PageOptions(palette=palette))
-    white = synthetic.make_page(4, (300, 220), character_panels=3)
-    page = synthetic.make_page(4, (300, 220), character_panels=3, paper=PAPERS["L75"])
+    white = synth_pages.make_page(4, (300, 220), character_panels=3)
+    page = synth_pages.make_page(4, (300, 220), character_panels=3, paper=PAPERS["L75"])
     on_white = _scan_lab(colorizer.colorize(white.image).image)[..., 1:]
     on_paper = _scan_lab(colorizer.colorize(page.image).image)[..., 1:]
     character = white.character_mask
@@ -226,11 +225,11 @@ def test_white_paper_lightness_undoes_the_paper() -> None:
 def test_white_and_paperless_pages_are_left_as_they_were(engine) -> None:
     # Only a measured paper darker than white changes what the model sees.
     pages = [
-        synthetic.make_page(seed, (480, 340), layout, noise=NOISE).image
+        synth_pages.make_page(seed, (480, 340), layout, noise=NOISE).image
         for seed, layout in ((21, "grid"), (22, "slanted"), (5, "borderless"))
     ]
     pages.append(_white_on_black())
-    palette = Palette.from_image(synthetic.character_reference(192))
+    palette = Palette.from_image(synth_pages.character_reference(192))
     for reference in (None, palette):  # the model's input, and the palette's band matching
         normalized = PageColorizer(engine, 8, PageOptions(palette=reference))
         plain = PageColorizer(engine, 8, PageOptions(palette=reference, normalize_paper=False))
@@ -262,7 +261,7 @@ def test_dark_and_full_bleed_pages_are_not_read_as_paper() -> None:
     # Generated full-bleed pages (screentone, hatching, gradients) on grey paper; seed 7's background
     # is a gradient of only 5 L, brightest along the bottom edge.
     dim = [_dim_gradient_art()] + [
-        synthetic.make_page(seed, (480, 340), "borderless", paper=PAPERS[name], noise=NOISE).image
+        synth_pages.make_page(seed, (480, 340), "borderless", paper=PAPERS[name], noise=NOISE).image
         for seed in range(5, 11)
         for name in ("L81", "L95")
     ]
@@ -279,7 +278,7 @@ def test_dark_and_full_bleed_pages_are_not_read_as_paper() -> None:
 def test_panels_bled_off_the_top_edge_leave_the_paper_readable() -> None:
     # Every panel of the top row runs off the page (hatched art up to the edge): the top side shows
     # almost no paper, the other three still do.
-    page = synthetic.make_page(31, (480, 340), "grid", paper=PAPERS["L81"], noise=NOISE)
+    page = synth_pages.make_page(31, (480, 340), "grid", paper=PAPERS["L81"], noise=NOISE)
     image = page.image.copy()
     top = min(box[1] for box in page.boxes)
     truth = list(page.boxes)
