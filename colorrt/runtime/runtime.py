@@ -83,6 +83,10 @@ class Runtime:
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InputError(
+                f"threads must be an integer >= 1, got {threads!r}", "leave it out to use the physical cores"
+            )
         self.batch_size = batch_size
         if isinstance(model, Engine):
             if contract is not None:

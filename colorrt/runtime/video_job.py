@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 import warnings
@@ -30,7 +29,6 @@ from colorrt.errors import InputError
 from colorrt.io.video import (
     EncodeSettings,
     SegmentPart,
-    SegmentWriter,
     VideoInfo,
     VideoReader,
     assemble,
@@ -39,7 +37,10 @@ from colorrt.io.video import (
     probe,
 )
 from colorrt.progress import progress_bar
-from colorrt.runtime.stream import ColorizedFrame, ColorizeStages, Pipeline, StreamOptions
+from colorrt.runtime.options import StreamOptions
+from colorrt.runtime.queues import Pipeline
+from colorrt.runtime.segments import FrameTag, SegmentEncoder, SegmentRecord, WorkDir
+from colorrt.runtime.stages import ColorizeStages
 from colorrt.runtime.temporal import TemporalState
 
 MANIFEST_VERSION = 1
@@ -68,61 +69,6 @@ class VideoReport:
     def fps(self) -> float:
         """Frames colorized per second by this run, end to end."""
         return self.frames_this_run / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class _Tag:
-    index: int
-    pts: int
-
-
-@dataclass
-class _Segment:
-    file: str
-    first_index: int
-    frames: int
-    first_pts: int
-    last_pts: int
-    state: str | None  # .npz with the temporal state after the segment's last frame
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-class WorkDir:
-    """The folder holding a job's segments, temporal states and manifest."""
-
-    def __init__(self, dst: Path) -> None:
-        self.path = dst.parent / f".{dst.name}.colorrt"
-        self.manifest_path = self.path / "manifest.json"
-        self.suffix = dst.suffix
-
-    def load(self) -> dict[str, Any] | None:
-        """The manifest, or None when there is no (readable) one."""
-        try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def save(self, manifest: dict[str, Any]) -> None:
-        """Write the manifest atomically."""
-        tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, self.manifest_path)
-
-    def reset(self) -> None:
-        """Empty the folder (a fresh start)."""
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.mkdir(parents=True)
-
-    def segment_path(self, number: int) -> Path:
-        return self.path / f"segment_{number:05d}{self.suffix}"
-
-    def state_path(self, number: int) -> Path:
-        return self.path / f"state_{number:05d}.npz"
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 class VideoJob:
@@ -208,7 +154,7 @@ class VideoJob:
         start_time = time.perf_counter()
         check_output(self.dst, self.settings, self.info)
         manifest = self._open_manifest()
-        segments = [_Segment(**s) for s in manifest["segments"]]
+        segments = [SegmentRecord(**s) for s in manifest["segments"]]
         done = sum(s.frames for s in segments)
         report = VideoReport(
             self.src, self.dst, False, done, 0, done, 0.0, self.settings.codec, work_dir=self.work.path
@@ -217,11 +163,11 @@ class VideoJob:
         stages = ColorizeStages(
             self.runtime.engine, self.batch_size, self.options, self._initial_state(segments)
         )
-        source = ((_Tag(f.index, f.pts), f.image) for f in reader)
+        source = ((FrameTag(f.index, f.pts), f.image) for f in reader)
         self._pipeline = Pipeline(source, stages.stages(), queue_size=self.options.queue_size)
         if self._cancel.is_set():  # cancel() came before the pipeline existed
             self._pipeline.cancel()
-        encoder = _SegmentEncoder(self, manifest, segments)
+        encoder = SegmentEncoder(self, manifest, segments)
         try:
             interrupted = self._encode_all(encoder, report)
         finally:
@@ -238,7 +184,7 @@ class VideoJob:
         report.seconds = time.perf_counter() - start_time
         return report
 
-    def _encode_all(self, encoder: _SegmentEncoder, report: VideoReport) -> KeyboardInterrupt | None:
+    def _encode_all(self, encoder: SegmentEncoder, report: VideoReport) -> KeyboardInterrupt | None:
         """Encode the pipeline's frames into segments; a Ctrl-C is returned (to re-raise), not raised."""
         done = report.frames
         interrupted = None
@@ -314,7 +260,7 @@ class VideoJob:
         }
         return json.loads(json.dumps(identity))  # as it reads back from the manifest (tuples -> lists)
 
-    def _reader(self, segments: list[_Segment]) -> Any:
+    def _reader(self, segments: list[SegmentRecord]) -> Any:
         start_pts = segments[-1].last_pts + 1 if segments else None
         start_index = segments[-1].first_index + segments[-1].frames if segments else 0
         if self.decoder == "dali":
@@ -323,16 +269,16 @@ class VideoJob:
             return DaliVideoReader(self.src, start_pts=start_pts, start_index=start_index)
         return VideoReader(self.src, start_pts=start_pts, start_index=start_index)
 
-    def _initial_state(self, segments: list[_Segment]) -> TemporalState | None:
+    def _initial_state(self, segments: list[SegmentRecord]) -> TemporalState | None:
         if not segments or segments[-1].state is None:
             return None
         with np.load(self.work.path / segments[-1].state) as arrays:
             return TemporalState.from_arrays(dict(arrays))
 
-    def _parts(self, segments: list[_Segment]) -> list[SegmentPart]:
+    def _parts(self, segments: list[SegmentRecord]) -> list[SegmentPart]:
         return [SegmentPart(self.work.path / s.file, s.first_pts) for s in segments]
 
-    def _write_partial(self, segments: list[_Segment]) -> Path | None:
+    def _write_partial(self, segments: list[SegmentRecord]) -> Path | None:
         if not segments:
             return None
         partial = self.dst.with_name(f"{self.dst.stem}.partial{self.dst.suffix}")
@@ -341,7 +287,7 @@ class VideoJob:
         os.replace(tmp, partial)
         return partial
 
-    def _finish(self, segments: list[_Segment]) -> None:
+    def _finish(self, segments: list[SegmentRecord]) -> None:
         tmp = self.dst.with_name(f".{self.dst.stem}.colorrt-tmp{self.dst.suffix}")
         try:
             assemble(self._parts(segments), self.src, tmp, self.info)
@@ -350,54 +296,6 @@ class VideoJob:
             tmp.unlink(missing_ok=True)
         self.dst.with_name(f"{self.dst.stem}.partial{self.dst.suffix}").unlink(missing_ok=True)
         self.work.remove()
-
-
-class _SegmentEncoder:
-    """Writes colorized frames into numbered segments and records each finished one in the manifest."""
-
-    def __init__(self, job: VideoJob, manifest: dict[str, Any], segments: list[_Segment]) -> None:
-        self.job = job
-        self.manifest = manifest
-        self.segments = segments
-        self.writer: SegmentWriter | None = None
-        self.current: _Segment | None = None
-        self.last_state: TemporalState | None = None
-
-    def write(self, frame: ColorizedFrame) -> None:
-        tag: _Tag = frame.tag
-        if self.writer is None:
-            number = len(self.segments)
-            path = self.job.work.segment_path(number)
-            self.writer = SegmentWriter(path, self.job.settings, self.job.info, tag.pts)
-            self.current = _Segment(path.name, tag.index, 0, tag.pts, tag.pts, None)
-        self.writer.write(frame.image, tag.pts)
-        self.current.frames += 1
-        self.current.last_pts = tag.pts
-        self.last_state = frame.state
-        if self.current.frames >= self.job.segment_frames:
-            self.close()
-
-    def close(self) -> None:
-        """Finish the running segment (if any) and record it."""
-        if self.writer is None:
-            return
-        self.writer.close()
-        number = len(self.segments)
-        if self.last_state is not None:
-            state_path = self.job.work.state_path(number)
-            np.savez(state_path, **self.last_state.to_arrays())
-            self.current.state = state_path.name
-        self.segments.append(self.current)
-        self.manifest["segments"] = [s.to_dict() for s in self.segments]
-        self.job.work.save(self.manifest)
-        self.writer, self.current = None, None
-
-    def abort(self) -> None:
-        """Drop the running segment (after an error its last frames may be missing)."""
-        if self.writer is not None:
-            self.writer.abort()
-            self.job.work.segment_path(len(self.segments)).unlink(missing_ok=True)
-            self.writer, self.current = None, None
 
 
 def colorize_video(
