@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,8 +125,10 @@ def test_garbage_video_is_one_clear_error(models, tmp_path, capsys):
 def test_info_prints_contract_shapes_precision(models, capsys):
     assert main(["info", str(models["ab"])]) == 0
     out = capsys.readouterr().out
-    for text in ("contract:   zoo-ab", "input_space", "render_size", "64", "output_scale", "110", "multiple"):
+    for text in ("contract:   zoo-ab", "input_space", "output_scale", "110"):
         assert text in out
+    assert "render size            longest side 64, sides multiples of 4" in out
+    assert "size_rule" not in out and "multiple " not in out  # "multiple 64" read as a size rule
     assert "opset:      17" in out and "precision:  weights fp32" in out
     assert "input            float    [N, 1, H, W]" in out and "[N, 2, H, W]" in out
 
@@ -183,3 +186,47 @@ def test_python_dash_m_colorrt(tmp_path):
     assert run.stderr.startswith("colorrt: error: no such file") and "Traceback" not in run.stderr
     version = subprocess.run([sys.executable, "-m", "colorrt", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("colorrt ")
+
+
+def test_warnings_are_one_line_each_kind_with_repeats_counted(tmp_path, monkeypatch, capsys):
+    (tmp_path / "warn_plugin.py").write_text(
+        "import warnings\n"
+        "class PacketWarning(UserWarning):\n    noun = 'damaged packets'\n"
+        "def add_args(parser):\n    pass\n"
+        "def run(args):\n"
+        "    for i in range(27):\n        warnings.warn(f'packet {i} is damaged', PacketWarning)\n"
+        "    warnings.warn('cache folder not writable', UserWarning)\n"
+        "    warnings.warn('cache folder not writable', UserWarning)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(
+        cli.PLUGIN_COMMANDS, "export", PluginCommand("warn_plugin", "add_args", "run", "x", "x")
+    )
+    assert main(["export"]) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "colorrt: warning: packet 0 is damaged",
+        "colorrt: warning: cache folder not writable",
+        "colorrt: warning: 27 damaged packets in all (the first is shown above)",
+        "colorrt: warning: 2 UserWarning warnings in all (the first is shown above)",
+    ]
+
+
+@pytest.mark.parametrize("threads", ["0", "-2"])
+def test_threads_below_one_is_refused(threads, tmp_path, capsys):
+    out = tmp_path / "photo.png"
+    photo = Path(__file__).resolve().parents[1] / "examples" / "old_photo.jpg"
+    argv = ["colorize", str(photo), "-o", str(out), f"--threads={threads}"]
+    assert main(argv) == 2
+    assert f"threads must be an integer >= 1, got {threads}" in _error_of(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.mp4"])
+def test_folder_input_refuses_a_file_named_output(name, tmp_path, capsys):
+    src = tmp_path / "scans"
+    src.mkdir()
+    Image.new("L", (16, 16), 128).save(src / "a.png")
+    assert main(["colorize", str(src), "-o", str(tmp_path / name)]) == 2
+    assert "is a folder, so the output is a folder too" in _error_of(capsys)
+    assert not (tmp_path / name).exists()

@@ -16,6 +16,7 @@ from typing import Any
 from colorrt._version import __version__
 from colorrt.cli import colorize, info
 from colorrt.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+from colorrt.cli.notices import reported_warnings
 from colorrt.errors import BackendError, ColorRTError, MissingDependencyError
 
 __all__ = [
@@ -78,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(plugin=argv[0] if argv and argv[0] in PLUGIN_COMMANDS else None)
         args = parser.parse_args(argv)
-        return args.handler(args)
+        with reported_warnings():
+            return args.handler(args)
     except ColorRTError as e:
         print(f"colorrt: error: {e}", file=sys.stderr)
         return EXIT_ERROR

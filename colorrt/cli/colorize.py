@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.input.exists():
         raise InputError(f"no such file or folder: {args.input}", "check the path")
+    _check_folder_output(args.input, args.output)
     if args.ray:
         from colorrt.cli import colorize_ray
 
@@ -101,6 +102,17 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"wrote {output}")
     return EXIT_OK
+
+
+def _check_folder_output(src: Path, dst: Path) -> None:
+    """A folder input writes a folder: refuse an output named like an image or video file."""
+    from colorrt.io.images import IMAGE_SUFFIXES
+
+    if src.is_dir() and not dst.is_dir() and dst.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+        raise InputError(
+            f"{src} is a folder, so the output is a folder too, but {dst} is named like a file",
+            f"pass a folder name, e.g. -o {dst.with_suffix('')}/",
+        )
 
 
 def _is_video_job(src: Path, dst: Path) -> bool:

@@ -100,12 +100,10 @@ def _info_plan(args: argparse.Namespace) -> int:
 
 def _contract_fields(contract: ColorContract) -> list[tuple[str, str]]:
     """The contract's fields that matter for its input space, size rule and output kind."""
-    fields = contract.to_dict()
-    unused = {"name", "description", "contract_version"}
+    fields = {"render size": render_size_text(contract), **contract.to_dict()}
+    unused = {"name", "description", "contract_version", "size_rule", "render_size", "multiple"}
     if contract.input_space != "L_hints":
         unused |= {"hint_scale", "mask_offset"}
-    if contract.size_rule == "fixed":
-        unused.add("multiple")
     if contract.output_kind == "ab_bins":
         unused |= {"output_scale", "output_offset"}
         fields["bin_centers"] = f"{len(contract.bin_centers or ())} ab bins"
@@ -118,6 +116,13 @@ def _contract_fields(contract: ColorContract) -> list[tuple[str, str]]:
         for key, value in fields.items()
         if key not in unused
     ]
+
+
+def render_size_text(contract: ColorContract) -> str:
+    """The size rule in words: ``256x256 (fixed)`` or ``longest side 256, sides multiples of 16``."""
+    if contract.size_rule == "fixed":
+        return f"{contract.render_size}x{contract.render_size} (fixed)"
+    return f"longest side {contract.render_size}, sides multiples of {contract.multiple}"
 
 
 def _info_json(d: OnnxDescription) -> str:
