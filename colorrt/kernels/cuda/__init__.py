@@ -23,14 +23,8 @@ tables on the device), :mod:`~colorrt.kernels.cuda.preprocess` and
 
 from __future__ import annotations
 
-from colorrt.kernels.cuda.device import (
-    CudaUnavailableError,
-    GpuOutOfMemoryError,
-    gpu_errors,
-    import_cupy,
-    missing_gpu_dependency,
-    require_cuda,
-)
+from colorrt.gpu import import_cupy, missing_gpu_dependency  # kept importable from here
+from colorrt.kernels.cuda.device import CudaUnavailableError, GpuOutOfMemoryError, gpu_errors, require_cuda
 from colorrt.kernels.cuda.launch import (
     BLOCK,
     KERNELS,

@@ -7,9 +7,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from colorrt.errors import BackendError, MissingDependencyError
-
-_CPU_FALLBACK = "the CPU path works without a GPU: device='cpu' (or `colorrt colorize --device cpu`)"
+from colorrt.errors import BackendError
+from colorrt.gpu import CPU_FALLBACK, import_cupy
 
 
 class CudaUnavailableError(BackendError):
@@ -18,23 +17,6 @@ class CudaUnavailableError(BackendError):
 
 class GpuOutOfMemoryError(BackendError):
     """The GPU ran out of memory."""
-
-
-def missing_gpu_dependency(package: str, purpose: str) -> MissingDependencyError:
-    """MissingDependencyError for a GPU package: install the ``gpu`` extra, or stay on the CPU path."""
-    error = MissingDependencyError(package, "gpu", purpose)
-    error.hint = f"{error.hint}; {_CPU_FALLBACK}"
-    error.args = (f"{error.what}\n  hint: {error.hint}",)
-    return error
-
-
-def import_cupy(purpose: str) -> Any:
-    """The ``cupy`` module, or MissingDependencyError naming the ``gpu`` extra."""
-    try:
-        import cupy
-    except (ImportError, OSError) as e:  # OSError: the wheel is there, its CUDA libraries are not
-        raise missing_gpu_dependency("cupy", purpose) from e
-    return cupy
 
 
 def require_cuda(purpose: str, device_id: int | None = None) -> Any:
@@ -46,13 +28,13 @@ def require_cuda(purpose: str, device_id: int | None = None) -> Any:
         raise CudaUnavailableError(
             f"{purpose} needs an NVIDIA GPU, but CUDA reports no usable device ({e})",
             "check the GPU and its driver with nvidia-smi (the driver must support the CUDA "
-            f"version CuPy was built for); {_CPU_FALLBACK}",
+            f"version CuPy was built for); {CPU_FALLBACK}",
         ) from e
     if count < 1 or (device_id is not None and not 0 <= device_id < count):
         wanted = "a CUDA device" if device_id is None else f"CUDA device {device_id}"
         raise CudaUnavailableError(
             f"{purpose} needs {wanted}, but {count} CUDA device(s) are visible",
-            f"check CUDA_VISIBLE_DEVICES and nvidia-smi, or pick device_id < {count}; {_CPU_FALLBACK}",
+            f"check CUDA_VISIBLE_DEVICES and nvidia-smi, or pick device_id < {count}; {CPU_FALLBACK}",
         )
     return cp
 
@@ -67,7 +49,7 @@ def gpu_errors(what: str) -> Iterator[None]:
             raise GpuOutOfMemoryError(
                 f"the GPU ran out of memory while {what} ({e})",
                 "lower batch_size (or the render size), close other programs using the GPU "
-                f"(nvidia-smi lists them); {_CPU_FALLBACK}",
+                f"(nvidia-smi lists them); {CPU_FALLBACK}",
             ) from e
         raise
 
