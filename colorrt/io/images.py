@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import struct
 import zlib
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+from colorrt.atomic import write_with
 from colorrt.errors import InputError
 
 # Suffixes list_images picks up: still-image formats Pillow reads (video and document formats left out).
@@ -158,8 +158,7 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray | Image.Image) -
     path = Path(path)
     fmt, image = _writable_image(array, str(path))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save(image, path, fmt)
+        write_with(path, lambda handle: image.save(handle, format=fmt, **_SAVE_OPTIONS.get(fmt, {})))
     except (OSError, ValueError) as e:
         raise InputError(
             f"cannot write {path}: {e}", "check the folder is writable and the format fits"
@@ -188,21 +187,6 @@ def _writable_image(array: np.ndarray | Image.Image, name: str) -> tuple[str, Im
             "write .png, .webp or .tiff to keep the alpha channel",
         )
     return fmt, image
-
-
-def _atomic_save(image: Image.Image, path: Path, fmt: str) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask decide the final permissions, as for any normal new file.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
