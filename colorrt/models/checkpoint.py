@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -62,12 +64,40 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
             "check the path, or pass --random-init to export without weights",
         )
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
+            warnings.simplefilter("ignore")
+            return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types (pickle, zip, EOF) for unreadable files
-        raise InputError(
-            f"cannot read weights file {file}: {type(e).__name__}: {e}",
-            "expected a PyTorch state dict saved with torch.save (.pth); the file may be truncated",
-        ) from e
+        raise _unreadable_checkpoint(file, e) from e
+
+
+def _unreadable_checkpoint(file: Path, error: Exception) -> InputError:
+    """One line for torch.load's many-line errors: not a checkpoint, or refused by weights_only."""
+    text = str(error)
+    hint = "expected a PyTorch state dict saved with torch.save (.pth); the file may be truncated"
+    if "Weights only load failed" not in text:
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        return InputError(f"cannot read weights file {file}: {type(error).__name__}: {first}", hint)
+    if not _looks_like_pickle(file):
+        return InputError(
+            f"{file} is not a PyTorch checkpoint (neither a torch.save archive nor a pickle)", hint
+        )
+    after = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
+    reason = after[0].strip() if after else "unsupported content"
+    return InputError(
+        f"{file} is a pickle that safe loading (torch.load weights_only=True) refused: {reason}",
+        "colorrt loads tensors and plain containers only; re-save the weights with "
+        "torch.save(model.state_dict(), path) where the file came from",
+    )
+
+
+def _looks_like_pickle(file: Path) -> bool:
+    """A torch.save zip archive, or a pickle stream (protocol 2 and up starts with 0x80 and its number)."""
+    if zipfile.is_zipfile(file):
+        return True
+    with open(file, "rb") as handle:
+        head = handle.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def unwrap_state_dict(raw: Any, source: str = "the checkpoint") -> dict[str, Any]:

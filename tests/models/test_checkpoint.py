@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from colorrt.errors import InputError, ModelError  # noqa: E402
 from colorrt.models import build_model  # noqa: E402
-from colorrt.models.checkpoint import clean_state_dict, load_checkpoint  # noqa: E402
+from colorrt.models.checkpoint import clean_state_dict, load_checkpoint, read_checkpoint_file  # noqa: E402
 from colorrt.models.cyclegan import ResnetGenerator  # noqa: E402
 
 
@@ -105,3 +106,25 @@ def test_missing_corrupt_and_non_state_dict_files(tmp_path: Path) -> None:
     torch.save([1, 2, 3], not_weights)
     with pytest.raises(ModelError, match="holds no state dict"):
         build_model("cyclegan-resnet6", weights=not_weights)
+
+
+def test_random_bytes_are_not_a_checkpoint_in_one_line(tmp_path):
+    junk = tmp_path / "random.bin"
+    junk.write_bytes(random.Random(0).randbytes(3000))
+    with pytest.raises(InputError) as caught:
+        read_checkpoint_file(junk)
+    assert (
+        caught.value.what == f"{junk} is not a PyTorch checkpoint (neither a torch.save archive nor a pickle)"
+    )
+
+
+def test_pickle_refused_by_weights_only_says_so_in_one_line(tmp_path):
+    import datetime
+    import pickle
+
+    path = tmp_path / "odd.pth"
+    path.write_bytes(pickle.dumps({"when": datetime.date(2020, 1, 1)}, protocol=4))
+    with pytest.raises(InputError) as caught:
+        read_checkpoint_file(path)
+    what = caught.value.what
+    assert "\n" not in what and "safe loading (torch.load weights_only=True) refused" in what
