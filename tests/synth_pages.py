@@ -122,25 +122,10 @@ def make_page(
     with_character = set(
         rng.choice(len(polygons), min(character_panels, len(polygons)), replace=False).tolist()
     )
-    border = max(2, round(width / 300))
-    masks = []
-    for index, polygon in enumerate(polygons):
-        mask = _polygon_mask(polygon, height, width)
-        _draw_panel(rng, page, labels, mask, index in with_character, layout == "borderless")
-        if layout != "borderless":
-            ImageDraw.Draw(page).polygon(polygon, outline=0, width=border)
-            ImageDraw.Draw(labels).polygon(polygon, outline=0, width=border)
-        masks.append(mask)
+    masks = _draw_panels(rng, page, labels, polygons, with_character, framed=layout != "borderless")
     order = [i for row in rows for i in (reversed(row) if rtl else row)]
-    image = np.asarray(page, np.float32)
+    image = _on_paper(np.asarray(page, np.float32), paper)
     blank = np.asarray(page.filter(ImageFilter.MinFilter(5))) == 255
-    tone = np.asarray(paper, np.float32)
-    if tone.ndim and np.all(tone == tone[0]):
-        tone = tone[0]  # grey paper: a grey scan
-    if tone.ndim:  # tinted paper
-        image = image[:, :, None] * (tone / 255)
-    elif tone != 255:
-        image = image * (tone / 255)
     if noise > 0:
         image = image + rng.normal(0.0, noise, image.shape)
     label_array = np.asarray(labels)
@@ -154,6 +139,38 @@ def make_page(
         layout=layout,
         blank=blank,
     )
+
+
+def _draw_panels(
+    rng: np.random.Generator,
+    page: Image.Image,
+    labels: Image.Image,
+    polygons: list[list[Point]],
+    with_character: set[int],
+    framed: bool,
+) -> list[np.ndarray]:
+    """Draw every panel's content (and its black frame when ``framed``); their polygon masks."""
+    width, height = page.size
+    border = max(2, round(width / 300))
+    masks = []
+    for index, polygon in enumerate(polygons):
+        mask = _polygon_mask(polygon, height, width)
+        _draw_panel(rng, page, labels, mask, index in with_character, not framed)
+        if framed:
+            ImageDraw.Draw(page).polygon(polygon, outline=0, width=border)
+            ImageDraw.Draw(labels).polygon(polygon, outline=0, width=border)
+        masks.append(mask)
+    return masks
+
+
+def _on_paper(image: np.ndarray, paper: float | tuple[float, float, float]) -> np.ndarray:
+    """The drawn page multiplied by the paper's sRGB: grey paper gives a grey scan, tinted paper RGB."""
+    tone = np.asarray(paper, np.float32)
+    if tone.ndim and np.all(tone == tone[0]):
+        tone = tone[0]  # grey paper: a grey scan
+    if tone.ndim:  # tinted paper
+        return image[:, :, None] * (tone / 255)
+    return image * (tone / 255) if tone != 255 else image
 
 
 def make_chapter(
@@ -411,14 +428,36 @@ def colorizer_model(
 
     if render_size % 4:
         raise ValueError(f"render_size must be a multiple of 4, got {render_size}")
-    rng = np.random.default_rng(seed)
+    weights = _colorizer_weights(np.random.default_rng(seed), channels)
+    size = [render_size, render_size]
+    graph = helper.make_graph(
+        _colorizer_nodes(),
+        "synthetic_manga_colorizer",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, *size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2, *size])],
+        [numpy_helper.from_array(v, k) for k, v in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    contract = PRESETS["pix2pix-colorization"].replace(
+        name="synthetic-manga", render_size=render_size, description="tests.synth_pages test colorizer"
+    )
+    write_to_onnx(model, contract)
+    onnx.checker.check_model(model)
+    path = Path(path)
+    onnx.save(model, str(path))
+    return path
+
+
+def _colorizer_weights(rng: np.random.Generator, channels: int) -> dict[str, np.ndarray]:
+    """He-initialised convolution weights, biases and constants of :func:`colorizer_model`."""
 
     def he(shape: tuple[int, ...]) -> np.ndarray:
         fan_in = int(np.prod(shape[1:]))
         return (rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)).astype(np.float32)
 
     c = channels
-    weights = {
+    return {
         "w1": he((c, 1, 3, 3)),
         "b1": rng.normal(0, 0.1, c).astype(np.float32),
         "w2": he((c, c, 3, 3)),
@@ -431,8 +470,14 @@ def colorizer_model(
         "gain": np.array(0.35, np.float32),
         "one": np.array(1.0, np.float32),
     }
+
+
+def _colorizer_nodes() -> list:
+    """The graph of :func:`colorizer_model`: context branch, upsampling, ab shaped to 0 at black and white."""
+    from onnx import helper
+
     conv = {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}
-    nodes = [
+    return [
         helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], strides=[2, 2], **conv),
         helper.make_node("Relu", ["c1"], ["r1"]),
         helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], strides=[2, 2], **conv),
@@ -450,21 +495,3 @@ def colorizer_model(
         helper.make_node("Mul", ["t", "envelope"], ["shaped"]),
         helper.make_node("Mul", ["shaped", "gain"], ["output"]),
     ]
-    size = [render_size, render_size]
-    graph = helper.make_graph(
-        nodes,
-        "synthetic_manga_colorizer",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, *size])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2, *size])],
-        [numpy_helper.from_array(v, k) for k, v in weights.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    contract = PRESETS["pix2pix-colorization"].replace(
-        name="synthetic-manga", render_size=render_size, description="colorrt.pages.synthetic test colorizer"
-    )
-    write_to_onnx(model, contract)
-    onnx.checker.check_model(model)
-    path = Path(path)
-    onnx.save(model, str(path))
-    return path
