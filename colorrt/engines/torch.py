@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +32,12 @@ from torch import nn
 
 from colorrt.contract import PRESETS, ColorContract, chosen_contract
 from colorrt.engines.base import Engine
+from colorrt.engines.torch_graphs import GraphCache, float_nchw
 from colorrt.errors import BackendError, InputError, ModelError
 from colorrt.kernels.cuda import CudaUnavailableError, gpu_errors
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
-WARMUP_RUNS = 3  # eager runs on a side stream before a CUDA graph is captured (cuDNN picks algorithms)
 _NUMPY_INPUT = {"fp32": np.float32, "fp16": np.float16, "bf16": np.float32}  # NumPy has no bfloat16
 
 
@@ -106,7 +103,7 @@ class TorchEngine(Engine):
             self._module = _prepare(module, self.torch_device, self.torch_dtype, self.memory_format)
         if compile:
             self._module = torch.compile(self._module, **_compile_options(compile))
-        self._graphs = _GraphCache(self._module, max_graphs) if cuda_graphs else None
+        self._graphs = GraphCache(self._module, max_graphs) if cuda_graphs else None
         self.tf32 = tf32
 
     @property
@@ -166,7 +163,7 @@ class TorchEngine(Engine):
         with torch.inference_mode(), self._cudnn_flags():
             if self._graphs is not None:
                 return self._graphs.run(x)
-            return _float_nchw(self._module(x))
+            return float_nchw(self._module(x))
 
     def _cudnn_flags(self) -> Any:
         """cuDNN autotuning for the fixed shapes we run, TF32 only when asked for (GPU only)."""
@@ -351,68 +348,5 @@ def _cudnn_settings(tf32: bool) -> Any:
             cudnn.allow_tf32 = saved[1]
 
 
-def _float_nchw(out: Any) -> Any:
-    return out.float().contiguous()
-
-
 def _is_cupy(batch: Any) -> bool:
     return type(batch).__module__.split(".")[0] == "cupy"
-
-
-# ---------------------------------------------------------------- CUDA graphs
-
-
-@dataclass
-class _Captured:
-    graph: Any
-    static_input: Any
-    static_output: Any
-
-
-class _GraphCache:
-    """One CUDA graph per input shape, captured after warm-up runs, replayed from static buffers."""
-
-    def __init__(self, module: nn.Module, max_graphs: int) -> None:
-        self.module = module
-        self.max_graphs = max_graphs
-        self.graphs: OrderedDict[tuple[Any, ...], _Captured] = OrderedDict()
-        self.uncapturable: set[tuple[Any, ...]] = set()
-
-    def run(self, x: Any) -> Any:
-        key = (tuple(x.shape), x.dtype, x.device)
-        captured = self.graphs.get(key)
-        if captured is None and key not in self.uncapturable:
-            captured = self._capture(x, key)
-        if captured is None:
-            return _float_nchw(self.module(x))
-        self.graphs.move_to_end(key)
-        captured.static_input.copy_(x)
-        captured.graph.replay()
-        # The static output is overwritten by the next replay: hand out a copy (one, not two).
-        out = _float_nchw(captured.static_output)
-        return out.clone() if out is captured.static_output else out
-
-    def _capture(self, x: Any, key: tuple[Any, ...]) -> _Captured | None:
-        if len(self.graphs) >= self.max_graphs:
-            self.graphs.popitem(last=False)
-        static_input = x.clone(memory_format=torch.preserve_format)
-        side = torch.cuda.Stream(device=x.device)
-        side.wait_stream(torch.cuda.current_stream(x.device))
-        with torch.cuda.stream(side):
-            for _ in range(WARMUP_RUNS):
-                self.module(static_input)
-        torch.cuda.current_stream(x.device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        try:
-            with torch.cuda.graph(graph):
-                static_output = self.module(static_input)
-        except RuntimeError as e:
-            warnings.warn(
-                f"CUDA graph capture failed for input {tuple(x.shape)} ({e}); running it eagerly",
-                stacklevel=5,
-            )
-            self.uncapturable.add(key)
-            return None
-        captured = _Captured(graph, static_input, static_output)
-        self.graphs[key] = captured
-        return captured
