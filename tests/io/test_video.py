@@ -10,7 +10,6 @@ import hashlib
 import importlib.util
 import threading
 import time
-import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,58 +18,17 @@ import numpy as np
 import pytest
 
 from colorrt.errors import InputError
-from colorrt.io.dali import presentation_timestamps
-from colorrt.io.video import (
-    SegmentWriter,
-    VideoDamageWarning,
-    VideoReader,
-    encode_settings,
-    parse_bitrate,
-    probe,
-)
+from colorrt.io.video import VideoDamageWarning, VideoReader, probe
 from colorrt.runtime.runtime import Runtime
 from colorrt.runtime.video_job import VideoJob, colorize_video
 from tests.synth_video import (
     AVI_FRAMES,
-    AVI_KINDS,
     packet_bytes,
     read_frames,
     scene_frames,
     write_audio_only,
-    write_b_framed_avi,
     write_video,
 )
-from tests.zoo import ab_model
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
-    return Runtime(ab_model(tmp_path_factory.mktemp("zoo") / "ab.onnx"), batch_size=4)
-
-
-@pytest.fixture(scope="module")
-def film(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2.1 s of grey 64x48 H.264 at variable frame rate with stereo AAC, in MP4."""
-    path = tmp_path_factory.mktemp("film") / "film.mp4"
-    write_video(path, scene_frames(40, cuts=[20], seed=1), vfr=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def film_mkv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Grey (gray pix_fmt) FFV1 in Matroska with Opus audio, SubRip subtitles and chapters."""
-    path = tmp_path_factory.mktemp("film") / "film.mkv"
-    write_video(
-        path,
-        scene_frames(30, cuts=[15], seed=2),
-        codec="ffv1",
-        pix_fmt="gray",
-        audio="libopus",
-        subtitles=True,
-        chapters=True,
-        time_base=Fraction(1, 1000),
-    )
-    return path
 
 
 def _digest(path: Path) -> str:
@@ -343,37 +301,7 @@ def test_last_segment_of_three_b_framed_frames_in_matroska(runtime: Runtime, tmp
     assert read_frames(dst)[1] == read_frames(src)[1]
 
 
-# --- AVI with B-frames -----------------------------------------------------------------------------
-# AVI stores no presentation timestamps, only a frame index: FFmpeg's demuxer gives each packet a dts
-# and the decoder puts B-framed pictures back in display order. Old films digitized to DivX/Xvid
-# store their B-frames "packed": a P-VOP and the B-VOP shown before it in one chunk, then a tiny
-# placeholder (N-VOP) chunk, so that every chunk still yields one picture.
-
-
-@pytest.fixture(scope="module", params=list(AVI_KINDS))
-def b_framed_avi(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, int]:
-    """(path, decode delay) of an H.264, an MPEG-4 ASP and a packed (DivX style) MPEG-4 AVI."""
-    codec, packed = AVI_KINDS[request.param]
-    path = tmp_path_factory.mktemp("avi") / f"{request.param}.avi"
-    return path, write_b_framed_avi(path, codec, packed=packed)
-
-
-def test_b_framed_avi_frames_come_in_order_with_their_timestamps(b_framed_avi: tuple[Path, int]):
-    path, delay = b_framed_avi
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", VideoDamageWarning)  # the file is intact: no repair warnings
-        reader = VideoReader(path)
-        frames = list(reader)
-    assert reader.warnings == []
-    assert [f.index for f in frames] == list(range(AVI_FRAMES))
-    assert [f.pts for f in frames] == [delay + k for k in range(AVI_FRAMES)]
-    assert [f.time for f in frames] == [(delay + k) / 24 for k in range(AVI_FRAMES)]
-    sources = [s.astype(int) for s in scene_frames(AVI_FRAMES, seed=11)]
-    for frame in frames:  # each picture is the source frame of its index (lossy: the closest one)
-        errors = [np.abs(frame.image.astype(int) - s).mean() for s in sources]
-        assert int(np.argmin(errors)) == frame.index
+# --- AVI with B-frames (decoding alone: test_video_reader.py) ---------------------------------------
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
@@ -389,21 +317,6 @@ def test_b_framed_avi_colorized_keeps_frames_and_timestamps(
     tolerance = 0.0006 if suffix == ".mkv" else 1e-9  # Matroska stores milliseconds
     np.testing.assert_allclose(times, [(delay + k) / 24 for k in range(AVI_FRAMES)], atol=tolerance)
     assert min(_chroma(f) for f in frames) > 1.0
-
-
-def test_b_framed_avi_reader_resumes_at_a_frame(b_framed_avi: tuple[Path, int]):
-    path, _ = b_framed_avi
-    everything = list(VideoReader(path))
-    for start in (12, 17):  # on a keyframe, and between keyframes
-        tail = list(VideoReader(path, start_pts=everything[start].pts, start_index=start))
-        assert [(f.index, f.pts) for f in tail] == [(f.index, f.pts) for f in everything[start:]]
-        np.testing.assert_array_equal(tail[0].image, everything[start].image)
-
-
-def test_b_framed_avi_dali_timestamps_are_the_readers(b_framed_avi: tuple[Path, int]):
-    """DALI reports no timestamps: the DALI path's, read by demuxing, must be the PyAV reader's."""
-    path, _ = b_framed_avi
-    assert presentation_timestamps(path) == [f.pts for f in VideoReader(path)]
 
 
 # --- bad input -------------------------------------------------------------------------------------
@@ -540,95 +453,6 @@ def test_input_equals_output(runtime: Runtime, film: Path):
 def test_missing_input(runtime: Runtime, tmp_path: Path):
     with pytest.raises(InputError, match="no such video file"):
         colorize_video(runtime, tmp_path / "nope.mp4", tmp_path / "out.mkv", progress=False)
-
-
-# --- settings --------------------------------------------------------------------------------------
-
-
-def test_encode_settings_defaults_and_checks(tmp_path: Path):
-    assert encode_settings(tmp_path / "a.mp4").encoder == "libx264"
-    assert encode_settings(tmp_path / "a.webm").encoder == "libvpx-vp9"
-    assert encode_settings(tmp_path / "a.mkv", codec="h265").encoder == "libx265"
-    assert encode_settings(tmp_path / "a.mkv", codec="prores").pix_fmt == "yuv422p10le"
-    assert encode_settings(tmp_path / "a.mkv", size=(47, 64)).pix_fmt == "yuv444p"  # odd height
-    vp9 = encode_settings(tmp_path / "a.webm", crf=30)
-    assert vp9.options["crf"] == "30" and vp9.options["b"] == "0"
-    with pytest.raises(InputError, match="did you mean 'hevc'"):
-        encode_settings(tmp_path / "a.mkv", codec="hevcc")
-    with pytest.raises(InputError, match="no crf"):
-        encode_settings(tmp_path / "a.mkv", codec="ffv1", crf=10)
-    with pytest.raises(InputError, match="0..51"):
-        encode_settings(tmp_path / "a.mkv", crf=99)
-    with pytest.raises(InputError, match="not both"):
-        encode_settings(tmp_path / "a.mkv", crf=20, bitrate="1M")
-    with pytest.raises(InputError, match="even frame sizes"):
-        encode_settings(tmp_path / "a.mkv", pix_fmt="yuv420p", size=(47, 64))
-    with pytest.raises(InputError, match="cannot write pixel format"):
-        encode_settings(tmp_path / "a.mkv", codec="vp9", pix_fmt="rgb24")
-
-
-def test_preset_reaches_the_encoder(film: Path, tmp_path: Path):
-    """x264 writes its settings into the stream: ultrafast turns CABAC off, medium keeps it on."""
-    info = probe(film)
-    frames = [np.full((info.height, info.width, 3), 40 * i, np.uint8) for i in range(3)]
-    streams = {}
-    for preset in ("ultrafast", None):
-        dst = tmp_path / f"{preset}.mp4"
-        writer = SegmentWriter(dst, encode_settings(dst, preset=preset), info, pts_offset=0)
-        for i, image in enumerate(frames):
-            writer.write(image, pts=i * info.frame_duration)
-        writer.close()
-        streams[preset] = dst.read_bytes()
-    assert b"cabac=0" in streams["ultrafast"] and b"cabac=1" in streams[None]
-    assert encode_settings(tmp_path / "a.mkv", codec="hevc", preset="slow").options["preset"] == "slow"
-    with pytest.raises(InputError, match="did you mean 'veryfast'"):
-        encode_settings(tmp_path / "a.mp4", preset="veryfats")
-    with pytest.raises(InputError, match="no speed preset"):
-        encode_settings(tmp_path / "a.mkv", codec="ffv1", preset="fast")
-
-
-def test_parse_bitrate():
-    assert parse_bitrate("8M") == 8_000_000
-    assert parse_bitrate("2500k") == 2_500_000
-    assert parse_bitrate("1.5M") == 1_500_000
-    assert parse_bitrate(640_000) == 640_000
-    for bad in ("fast", "-3M", 0, "0k"):
-        with pytest.raises(InputError, match="bitrate"):
-            parse_bitrate(bad)
-
-
-def test_reader_gives_grey_and_deep_frames(tmp_path: Path):
-    grey = tmp_path / "grey.mkv"
-    write_video(grey, scene_frames(3, seed=1), codec="ffv1", pix_fmt="gray", audio=None)
-    frames = list(VideoReader(grey))
-    assert [f.index for f in frames] == [0, 1, 2] and frames[0].image.shape == (48, 64)
-    deep = tmp_path / "deep.mkv"
-    write_video(deep, scene_frames(2, seed=1), codec="ffv1", pix_fmt="gray16le", audio=None)
-    image = next(iter(VideoReader(deep))).image
-    assert image.dtype == np.uint16 and image.shape == (48, 64)
-    colour = tmp_path / "colour.mkv"
-    write_video(colour, scene_frames(2, seed=1, colour=True), codec="ffv1", pix_fmt="yuv444p", audio=None)
-    assert next(iter(VideoReader(colour))).image.shape == (48, 64, 3)
-
-
-@pytest.mark.parametrize("name", ["film", "film_mkv"])
-def test_reader_starts_at_a_resume_point(name: str, request: pytest.FixtureRequest):
-    path = request.getfixturevalue(name)
-    everything = list(VideoReader(path))
-    tail = list(VideoReader(path, start_pts=everything[17].pts, start_index=17))
-    assert [(f.index, f.pts) for f in tail] == [(f.index, f.pts) for f in everything[17:]]
-    np.testing.assert_array_equal(tail[0].image, everything[17].image)
-
-
-def test_reader_recovers_from_a_seek_past_the_resume_point(film: Path, monkeypatch: pytest.MonkeyPatch):
-    everything = list(VideoReader(film))
-
-    def overshoot(container, stream, pts):  # a broken index: lands after the wanted frame
-        container.seek(everything[-5].pts, stream=stream, any_frame=True)
-
-    monkeypatch.setattr("colorrt.io.video.reader.seek_keyframe", overshoot)
-    tail = list(VideoReader(film, start_pts=everything[10].pts, start_index=10))
-    assert [f.pts for f in tail] == [f.pts for f in everything[10:]]
 
 
 # --- memory ----------------------------------------------------------------------------------------
