@@ -1,4 +1,4 @@
-"""Engine cache: TensorRT plans keyed by everything that changes them (see ``trt_plan.cache_key``).
+"""Engine cache: TensorRT plans keyed by everything that changes them (see ``tensorrt.keys.cache_key``).
 
 Each entry is ``<key>.plan`` with its facts ``<key>.plan.json`` (written last, so an entry counts
 only once both are complete). Writes are atomic (temporary file + ``os.replace``). An entry whose
@@ -20,14 +20,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from colorrt.engines.trt_plan import (
+from colorrt.engines.tensorrt.facts import (
     EngineFacts,
     atomic_write_bytes,
     read_facts,
-    sha256_file,
     sidecar_path,
     write_facts,
 )
+from colorrt.engines.tensorrt.keys import sha256_file
 from colorrt.errors import BackendError, ColorRTError
 
 ENV_VAR = "COLORRT_CACHE_DIR"
