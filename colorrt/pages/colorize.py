@@ -32,6 +32,7 @@ from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
 from colorrt.io.archive import PageSink, PageSource, open_sink, open_source, output_name, same_path
 from colorrt.kernels import pipeline
+from colorrt.kernels.alpha import attach_alpha, split_alpha
 from colorrt.kernels.color import l_to_y, rgb_to_lab, y_to_l
 from colorrt.kernels.resize import resize_bilinear
 from colorrt.pages.palette import Palette, load_reference
@@ -186,7 +187,7 @@ class PageColorizer:
     def _start(self, job: _PageJob, page: np.ndarray) -> list[_PanelItem]:
         """Analyse a page: pass it through if it is in colour, else find and letterbox its panels."""
         try:
-            colour, job.alpha = _split_alpha(np.asarray(page))
+            colour, job.alpha = split_alpha(np.asarray(page), truncate=True)
             if not self.options.force and is_color_page(colour):
                 job.result = PageResult(_as_rgb(colour, job.alpha), "passed")
                 return []
@@ -276,7 +277,7 @@ class PageColorizer:
         smooth = ndimage.uniform_filter(job.luminance, size=5, mode="nearest")
         job.ab *= chroma_weight(smooth, job.white)[None]
         rgb = merge_keeping_lightness(job.luminance, job.ab)
-        page = PageResult(_attach_alpha(rgb, job.alpha), "colorized", job.panels)
+        page = PageResult(attach_alpha(rgb, job.alpha), "colorized", job.panels)
         job.luminance = job.ab = None  # free the big planes as soon as the page is done
         return page
 
@@ -446,31 +447,12 @@ def is_color_page(image: np.ndarray, threshold: float = COLOR_FRACTION) -> bool:
     return colorfulness(image) > threshold
 
 
-def _split_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(grey or RGB part, uint8 alpha or None)."""
-    if array.ndim == 3 and array.shape[2] in (2, 4):
-        alpha = array[:, :, -1]
-        if alpha.dtype == np.uint16:
-            alpha = (alpha.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-        colour = array[:, :, 0] if array.shape[2] == 2 else array[:, :, :3]
-        return colour, alpha.astype(np.uint8)
-    if array.ndim == 3 and array.shape[2] == 1:
-        return array[:, :, 0], None
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3):
-        return array, None
-    raise InputError(f"a page must be shaped (H, W) or (H, W, 1-4), got {array.shape}")
-
-
 def _as_rgb(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     if colour.dtype != np.uint8:
         colour = np.round(pipeline.image_to_rgb_float(colour) * 255).astype(np.uint8)
     if colour.ndim == 2:
         colour = np.repeat(colour[:, :, None], 3, axis=2)
-    return _attach_alpha(colour, alpha)
-
-
-def _attach_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    return rgb if alpha is None else np.dstack([rgb, alpha])
+    return attach_alpha(colour, alpha)
 
 
 # ------------------------------------------------------------------------------------- files in and out

@@ -21,6 +21,7 @@ from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
 from colorrt.io.images import array_to_pil, format_for, list_images, pil_to_array, read_image, write_image
 from colorrt.kernels import pipeline
+from colorrt.kernels.alpha import attach_alpha, split_alpha
 from colorrt.progress import progress_bar
 
 ImageLike = np.ndarray | Image.Image
@@ -167,14 +168,16 @@ class Runtime:
         """Colorize a film: streaming decode → model → encode, audio/subtitles copied bit-exact, frame
         count and timestamps kept, chroma smoothed over time (reset at scene cuts), written atomically
         and resumable. Options: codec, crf, bitrate, pix_fmt, preset, temporal, resume, decoder, progress,
-        cancel. Returns a :class:`colorrt.runtime.video_job.VideoReport`."""
+        cancel, or ``options=VideoOptions(...)`` (:class:`colorrt.runtime.options.VideoOptions`; keywords
+        beside it replace its fields). Returns a :class:`colorrt.runtime.video_job.VideoReport`."""
         from colorrt.runtime.video_job import colorize_video
 
         return colorize_video(self, src, dst, **options)
 
     def stream(self, frames: Any, **options: Any) -> Any:
         """Colorize an iterable of frames (uint8 arrays) as an ordered, pipelined generator with bounded
-        memory; ``temporal`` smooths chroma over time. Returns a
+        memory; ``temporal`` smooths chroma over time (the keywords, or ``options=``, are
+        :class:`colorrt.runtime.options.StreamOptions`'s). Returns a
         :class:`colorrt.runtime.stream.FrameStream` (iterate it; ``cancel()`` stops it)."""
         from colorrt.runtime.stream import stream
 
@@ -241,7 +244,7 @@ class Runtime:
                 report.failed.append((src, str(e)))
 
     def _prepare(self, array: np.ndarray, hints: np.ndarray | None) -> _Prepared:
-        colour, alpha = _split_alpha(array)
+        colour, alpha = split_alpha(array)
         luminance = pipeline.luminance(colour)
         height, width = luminance.shape
         return _Prepared(luminance, alpha, self.contract.render_shape(height, width), hints)
@@ -255,7 +258,7 @@ class Runtime:
         for indices in groups.values():
             for chunk in _chunks(indices, self.batch_size):
                 for index, colour in zip(chunk, self._run([prepared[i] for i in chunk]), strict=True):
-                    results[index] = _attach_alpha(colour, prepared[index].alpha)
+                    results[index] = attach_alpha(colour, prepared[index].alpha)
         return results  # type: ignore[return-value]  # every slot is filled above
 
     def _run(self, items: list[_Prepared]) -> list[np.ndarray]:
@@ -273,35 +276,6 @@ def _to_array(image: ImageLike) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise InputError(f"expected a numpy array or a PIL image, got {type(image).__name__}")
     return image
-
-
-def _split_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(colour or grey part, uint8 alpha or None) of an (H, W) / (H, W, 1-4) image array."""
-    if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
-        raise InputError(f"image dtype must be uint8, uint16 or float (0..1), got {array.dtype}")
-    if array.ndim == 3 and array.shape[2] in (1, 2, 3, 4):
-        channels = array.shape[2]
-        colour = array[:, :, 0] if channels <= 2 else array[:, :, :3]
-        alpha = array[:, :, channels - 1] if channels in (2, 4) else None
-    elif array.ndim == 2:
-        colour, alpha = array, None
-    else:
-        raise InputError(f"image must be shaped (H, W) or (H, W, 1/2/3/4), got {array.shape}")
-    if colour.shape[0] < 1 or colour.shape[1] < 1:
-        raise InputError(f"image is empty (shape {array.shape})")
-    return colour, None if alpha is None else _alpha_to_uint8(alpha)
-
-
-def _alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
-    if alpha.dtype == np.uint8:
-        return alpha
-    if alpha.dtype == np.uint16:
-        return ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    return np.clip(np.rint(alpha * 255), 0, 255).astype(np.uint8)
-
-
-def _attach_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    return rgb if alpha is None else np.dstack([rgb, alpha])
 
 
 def _like_input(image: ImageLike, colour: np.ndarray) -> ImageLike:
