@@ -31,9 +31,17 @@ SOFT_SIGMA = 5.0  # CIE ab units: Gaussian width of the soft encoding (ECCV16)
 
 
 def load_split() -> dict[str, list[str]]:
-    """{"train": ids, "val": ids, "test": ids} from training/split.json."""
+    """{"train": ids, "val": ids, "test": ids, "heldout_<sources>": ids, ...} from training/split.json.
+
+    "test" is a random split of the sources trained on; each "heldout_*" split is whole sources
+    that training never sees (source-held-out evaluation)."""
     split = json.loads(SPLIT.read_text())
-    return {k: split[k] for k in ("train", "val", "test")}
+    return {k: v for k, v in split.items() if isinstance(v, list)}
+
+
+def never_trained_on(split: dict[str, list[str]]) -> set[str]:
+    """Ids of the test and every source-held-out split (never trained on, never used for choices)."""
+    return {i for k, v in split.items() if k == "test" or k.startswith("heldout_") for i in v}
 
 
 def load_rgb(ident: str, long_side: int | None = None) -> np.ndarray:

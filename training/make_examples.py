@@ -139,9 +139,11 @@ def make_test_images() -> None:
 def main() -> None:
     split = data.load_split()
     used = {PHOTO_ID, *TEST_IDS, *(s[0] for s in SHOTS)}
-    leaked = used - set(split["test"])
+    leaked = used - data.never_trained_on(split)
     if leaked:
-        raise SystemExit(f"examples must come from held-out photos; not in test: {sorted(leaked)}")
+        raise SystemExit(
+            f"examples must come from held-out photos; not in test or heldout_*: {sorted(leaked)}"
+        )
     EXAMPLES.mkdir(exist_ok=True)
     make_photo(EXAMPLES / "old_photo.jpg")
     make_film(EXAMPLES / "old_film.mp4")

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from training import extra_sources
+
 Image.MAX_IMAGE_PIXELS = None  # the wallpapers are large but trusted (from Debian packages)
 
 ROOT = Path(__file__).resolve().parent
@@ -48,6 +50,9 @@ PACKAGES = (
     "plasma-workspace-wallpapers",
     "gcompris-qt-data",
     "python3-sklearn",
+    "scratch",
+    "tuxpaint-stamps-default",
+    "stellarium-data",
 )
 LONG_SIDE = 1024  # pixels: stored copies; training downsizes further, evaluation uses this size
 MIN_COLOURFULNESS = 15.0  # Hasler-Suesstrunk M on a 256 px thumbnail; below this a photo is near-grey
@@ -56,6 +61,11 @@ DUPLICATE_BITS = 16  # differing bits (of 256) of the 16x16 average hash up to w
 SPLIT_SEED = 20240
 TEST_FRACTION = 0.15
 VAL_FRACTION = 0.06
+# Whole sources held out of training and validation (source-held-out evaluation, one split each).
+HELD_OUT_SOURCES = {
+    "heldout_scratch": ("scratch",),
+    "heldout_mate_skimage": ("mate-backgrounds", "scikit-image", "python3-sklearn"),
+}
 # Held out on purpose: the photos that ship in examples/ and tests/data.
 PINNED_TEST = (
     "skimage-coffee",
@@ -169,11 +179,13 @@ class Source:
 
 
 def fetch_packages() -> None:
-    """Download (not install) and unpack the wallpaper packages into training/data/raw."""
+    """Download (not install) and unpack the packages into training/data/raw (created if missing)."""
     debs = DATA / "debs"
     debs.mkdir(parents=True, exist_ok=True)
+    RAW.mkdir(parents=True, exist_ok=True)
     for package in PACKAGES:
-        subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
+        if not sorted(debs.glob(f"{package}_*.deb")):
+            subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
         (deb,) = sorted(debs.glob(f"{package}_*.deb"))
         subprocess.run(["dpkg", "-x", str(deb), str(RAW / package)], check=True)
 
@@ -299,6 +311,13 @@ def load_rgb(package: str, path: str) -> Image.Image:
         rcc, inner = path.split(":", 1)
         blob = rcc_files((RAW / package / GCOMPRIS_RCC / rcc).read_bytes())[inner]
         return Image.open(io.BytesIO(blob)).convert("RGB")
+    if package == "stellarium-data":
+        return extra_sources.opaque_band(Image.open(RAW / package / path))
+    if package == "tuxpaint-stamps-default":
+        backgrounds = sorted(
+            p for p in IMAGES.glob("*.png") if p.name.startswith(extra_sources.BACKGROUND_PACKAGES)
+        )
+        return extra_sources.composite_stamp(Path(path).stem, Image.open(RAW / package / path), backgrounds)
     return Image.open(RAW / package / path).convert("RGB")
 
 
@@ -318,9 +337,11 @@ def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def make_split(ids: list[str]) -> dict[str, list[str]]:
-    """Deterministic split: pinned + seeded-random test (>= TEST_FRACTION), seeded val, rest train."""
-    ids = sorted(ids)
+def make_split(ids: list[str], packages: dict[str, str]) -> dict[str, list[str]]:
+    """Deterministic split: whole held-out sources first (HELD_OUT_SOURCES); of the rest, pinned +
+    seeded-random test (>= TEST_FRACTION), seeded val, rest train."""
+    held = {name: sorted(i for i in ids if packages[i] in srcs) for name, srcs in HELD_OUT_SOURCES.items()}
+    ids = sorted(set(ids) - {i for v in held.values() for i in v})
     rest = [i for i in ids if i not in PINNED_TEST]
     random.Random(SPLIT_SEED).shuffle(rest)
     n_test = max(math.ceil(TEST_FRACTION * len(ids)), len(PINNED_TEST)) - len(PINNED_TEST)
@@ -328,7 +349,7 @@ def make_split(ids: list[str]) -> dict[str, list[str]]:
     test = [i for i in PINNED_TEST if i in ids] + rest[:n_test]
     val = rest[n_test : n_test + n_val]
     train = rest[n_test + n_val :]
-    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
+    return {"train": sorted(train), "val": sorted(val), "test": sorted(test), **held}
 
 
 def describe(ident: str, package: str, path: str) -> tuple[str, str, str]:
@@ -337,6 +358,8 @@ def describe(ident: str, package: str, path: str) -> tuple[str, str, str]:
         return f"skimage.data.{path}()", *SKIMAGE_LICENCES[path]
     if package == "python3-sklearn":
         return f"/{path}", *SKLEARN_LICENCES[Path(path).stem]
+    if package in extra_sources.LICENCES:
+        return extra_sources.describe(package, path)
     if package == "gcompris-qt-data":
         rcc, inner = path.split(":", 1)
         return f"/{GCOMPRIS_RCC}/{rcc} -> {inner}", *gcompris_licence(path)
@@ -350,13 +373,16 @@ PACKAGE_VERSIONS = {
     "plasma-workspace-wallpapers": "4:5.27.5-2",
     "gcompris-qt-data": "3.1-2",
     "python3-sklearn": "1.2.1+dfsg-1",
+    "scratch": "1.4.0.6~dfsg1-6.1",
+    "tuxpaint-stamps-default": "2022.06.04-1",
+    "stellarium-data": "0.22.2-1",
     "scikit-image": "0.26.0 (skimage.data)",
 }
 
 
 def sources_markdown(sources: list[Source], split: dict) -> str:
     """training/SOURCES.md: every candidate photo, its author, licence, and split (or why it was dropped)."""
-    role = {i: k for k in ("train", "val", "test") for i in split[k]}
+    role = {i: k for k in ("train", "val", "test", *HELD_OUT_SOURCES) for i in split[k]}
     lines = [
         "# Training images of the default model: sources and licences",
         "",
@@ -388,6 +414,17 @@ def sources_markdown(sources: list[Source], split: dict) -> str:
         "package now ships .webp), so it is matched ignoring the extension; an image it does not name",
         "is covered by its 'Files: *' paragraph (GPL-3+), which the table says.",
         "",
+        "**Added for default model v2** (`training/extra_sources.py`): the background photographs of",
+        "`scratch` (MIT Scratch 1.4 media, CC-BY-SA-3.0; picked by eye, drawings and murals left out);",
+        "photo cut-outs of `tuxpaint-stamps-default` (Bill Kendrick et al., GPL-2; animals, food, plants",
+        "and household objects; PNGs with an SVG twin or in a `cartoon` folder skipped, drawings dropped",
+        "by a distinct-colour count), each cropped to the object with a 25 % margin and composited onto",
+        "a strongly blurred (Gaussian radius 12) copy of one of the lomiri / plasma / GCompris photos",
+        "above (picked by a CRC32 of the stamp's name); the photographic landscape panoramas of",
+        "`stellarium-data` (GPL-2+), cut to the fully opaque ground rows. Looked at and not used:",
+        "`ukui-wallpapers` (all twelve are vector or 3D art) and `jigzo-data` (its puzzles hold only a",
+        "232x176 preview photo and a texture atlas of the pieces).",
+        "",
         "**Split** (`training/split.json`): " + split["rule"] + ".",
         "",
         "| id | split | source | author / copyright | licence |",
@@ -397,7 +434,7 @@ def sources_markdown(sources: list[Source], split: dict) -> str:
         where = role.get(s.id, f"dropped: {s.reason}")
         path = f"{s.package}: `{s.path}`"
         lines.append(f"| {s.id} | {where} | {path} | {s.author} | {s.licence} |")
-    counts = ", ".join(f"{k} {len(split[k])}" for k in ("train", "val", "test"))
+    counts = ", ".join(f"{k} {len(split[k])}" for k in ("train", "val", "test", *HELD_OUT_SOURCES))
     lines += ["", f"Kept {sum(s.kept for s in sources)} photographs ({counts}).", ""]
     return "\n".join(lines)
 
@@ -412,7 +449,14 @@ def main() -> None:
     for stale in IMAGES.glob("*.png"):
         stale.unlink()
     sources, hashes = [], {}
-    for ident, package, path in (*CANDIDATES, *gcompris_candidates()):
+    extra = (*extra_sources.scratch_candidates(), *extra_sources.stellarium_candidates())
+    # tuxpaint stamps last: they are composited onto blurred copies of the photos stored before them
+    for ident, package, path in (
+        *CANDIDATES,
+        *gcompris_candidates(),
+        *extra,
+        *extra_sources.tuxpaint_candidates(RAW),
+    ):
         shown, author, licence = describe(ident, package, path)
         image = load_rgb(package, path)
         thumb = np.asarray(resize_long_side(image, 256))
@@ -432,10 +476,12 @@ def main() -> None:
         sources.append(src)
         print(f"{'keep' if src.kept else 'drop'} {ident:50s} M={src.colourfulness:6.1f} {src.reason}")
     (ROOT / "sources.json").write_text(json.dumps([asdict(s) for s in sources], indent=1) + "\n")
-    split = make_split([s.id for s in sources if s.kept])
+    split = make_split([s.id for s in sources if s.kept], {s.id: s.package for s in sources})
     split["seed"] = SPLIT_SEED
     split["rule"] = (
-        f"ids sorted; {list(PINNED_TEST)} pinned to test (they ship in examples/ and tests/data); the rest "
+        f"whole sources held out as their own splits: {HELD_OUT_SOURCES}; of the rest: "
+        f"ids sorted; {list(PINNED_TEST)} pinned to test unless their source is held out "
+        "(they ship in examples/ and tests/data); the rest "
         f"shuffled with random.Random({SPLIT_SEED}); test = the pinned + the first "
         f"ceil({TEST_FRACTION} * N) - {len(PINNED_TEST)}, val = the next ceil({VAL_FRACTION} * N), "
         "train = the rest"
