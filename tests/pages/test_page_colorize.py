@@ -11,15 +11,9 @@ from skimage.color import rgb2lab
 
 from colorrt.engines.onnxruntime import OnnxRuntimeEngine
 from colorrt.kernels.pipeline import luminance
-from colorrt.pages.colorize import (
-    PageColorizer,
-    PageOptions,
-    colorfulness,
-    is_color_page,
-    letterbox,
-    limit_to_gamut,
-)
+from colorrt.pages.colorize import PageColorizer, PageOptions, letterbox
 from colorrt.pages.palette import Palette
+from colorrt.pages.tone import colorfulness, is_color_page, limit_to_gamut
 from tests import synth_pages, zoo
 
 

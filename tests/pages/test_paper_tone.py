@@ -13,9 +13,10 @@ from skimage.color import lab2rgb, rgb2lab
 
 from colorrt.engines.onnxruntime import OnnxRuntimeEngine
 from colorrt.kernels.pipeline import luminance
-from colorrt.pages.colorize import PageColorizer, PageOptions, paper_white, white_paper_lightness
+from colorrt.pages.colorize import PageColorizer, PageOptions
 from colorrt.pages.palette import Palette
 from colorrt.pages.panels import box_iou, detect_panels, paper_level
+from colorrt.pages.tone import paper_white, white_paper_lightness
 from tests import synth_pages, zoo
 
 PAPERS = {

@@ -1,0 +1,205 @@
+"""Chapters: a folder of pages, a CBZ archive or a single page in; the same names and structure out.
+
+:func:`colorize_pages` reads the pages of a source (:mod:`colorrt.io.archive`), colorizes them with a
+:class:`~colorrt.pages.colorize.PageColorizer` and writes each finished page in its original place
+among the source's other entries (``ComicInfo.xml``, folders), which are copied unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from colorrt.engines.base import Engine
+from colorrt.errors import ColorRTError, InputError
+from colorrt.io.archive import PageSink, PageSource, open_sink, open_source, output_name, same_path
+from colorrt.pages.colorize import PageColorizer, PageOptions, PageResult
+from colorrt.pages.palette import Palette, load_reference
+from colorrt.pages.panels import PanelConfig
+
+
+@dataclass
+class PageReport:
+    """Outcome of :func:`colorize_pages`: which pages were colorized, passed through or failed (why)."""
+
+    source: Path
+    output: Path
+    colorized: list[str] = field(default_factory=list)
+    passed_through: list[str] = field(default_factory=list)  # already in colour, copied unchanged
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (page name, error message)
+    copied: int = 0  # non-page archive members (ComicInfo.xml, folders) copied unchanged
+    panels: int = 0
+    seconds: float = 0.0
+
+    @property
+    def pages(self) -> int:
+        """Pages attempted."""
+        return len(self.colorized) + len(self.passed_through) + len(self.failed)
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every page was written."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """One line for people: counts, speed, destination."""
+        line = (
+            f"colorized {len(self.colorized)} of {self.pages} pages ({self.panels} panels) into {self.output}"
+            f" in {self.seconds:.1f} s ({self.pages_per_second:.2f} pages/s)"
+        )
+        if self.passed_through:
+            line += f"; {len(self.passed_through)} already in colour, copied (use --force to recolour)"
+        if self.failed:
+            line += f"; {len(self.failed)} failed"
+        return line
+
+
+def colorize_pages(
+    runtime: Any,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    reference: str | os.PathLike[str] | np.ndarray | Palette | None = None,
+    rtl: bool = False,
+    force: bool = False,
+    format: str | None = None,
+    progress: bool = True,
+    batch_size: int | None = None,
+    across_pages: bool = True,
+    strength: float = 1.0,
+    panel_config: PanelConfig | None = None,
+) -> PageReport:
+    """Colorize a chapter: a folder of pages, a CBZ archive or a single page, into ``dst``.
+
+    The output keeps the source's names, order and structure (``dst`` ending in ``.cbz``/``.zip`` is
+    an archive, an image suffix a single page, anything else a folder); pages keep their formats
+    unless ``format`` (``"png"``, ``"jpg"``, ...) says otherwise. Archives are written atomically, folder
+    pages each atomically. A page that cannot be read, colorized or written is reported in
+    ``PageReport.failed`` and skipped; the others complete.
+
+    Args:
+        runtime: a :class:`colorrt.Runtime` (its ``engine`` and ``batch_size`` are used) or an Engine.
+        src: the pages.
+        dst: where the colorized pages go (never the source itself).
+        reference: colour reference image, palette JSON (``Palette.save``), image array or Palette;
+            the panels' chroma is matched to its colour statistics (consistent characters).
+        rtl: right-to-left panel order (manga).
+        force: colorize pages already in colour too (else they are copied unchanged).
+        format: output image format for every page, e.g. ``"png"``.
+        progress: show a progress bar on a terminal.
+        batch_size: panels per inference call (default: the runtime's batch size).
+        across_pages: batch panels of consecutive pages together (False: page at a time).
+        strength: 0..1, how strongly the reference's colours replace the model's.
+        panel_config: panel-detection thresholds.
+    """
+    from colorrt.progress import progress_bar
+
+    src, dst = Path(src), Path(dst)
+    if same_path(src, dst):
+        raise InputError(
+            f"output {dst} is the input itself", "write to another path: inputs are never modified"
+        )
+    output_name("page.png", format)  # an unknown format fails before any work
+    engine = runtime if isinstance(runtime, Engine) else runtime.engine
+    batch_size = batch_size or int(getattr(runtime, "batch_size", None) or 8)  # an Engine's may be None
+    palette = None if reference is None else load_reference(reference)
+    options = PageOptions(rtl, force, palette, strength, across_pages, panel_config or PanelConfig())
+    colorizer = PageColorizer(engine, batch_size, options)
+    report = PageReport(src, dst)
+    start = time.perf_counter()
+    with open_source(src, exclude=dst) as source:
+        pages = [i for i, entry in enumerate(source.entries) if entry.is_image]
+        if not pages:
+            raise InputError(
+                f"no pages (image files) in {src}",
+                "supported: .png, .jpg, .tif, .webp, ... in a folder or .cbz",
+            )
+        sink = open_sink(dst, source)
+        try:
+            writer = _ChapterWriter(source, sink, report, format)
+            with progress_bar(len(pages), enabled=progress, desc="pages", unit="page") as bar:
+                for index, outcome in colorizer.stream(_read_pages(source, pages)):
+                    writer.page(int(index), outcome)  # type: ignore[call-overload]  # keys are ints
+                    bar.update(1)
+            writer.rest()
+            sink.commit()
+        except BaseException:
+            sink.abort()
+            raise
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def is_page_job(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, pages: bool = False, **page_flags: Any
+) -> bool:
+    """True when a colorize request is for comic pages: a CBZ/zip in or out, ``pages`` asked for, or
+    any page-only option set (``reference``, ``rtl``, ``force``: truthy values)."""
+    from colorrt.io.archive import ARCHIVE_SUFFIXES
+
+    archive = any(Path(p).suffix.lower() in ARCHIVE_SUFFIXES for p in (src, dst))
+    return archive or pages or any(bool(v) for v in page_flags.values())
+
+
+def _read_pages(source: PageSource, indices: list[int]) -> Iterator[tuple[int, np.ndarray | Exception]]:
+    for index in indices:
+        try:
+            yield index, source.read_image(source.entries[index].name)
+        except (ColorRTError, OSError) as e:
+            yield index, e
+
+
+class _ChapterWriter:
+    """Writes finished pages, and the source's other entries in their original places."""
+
+    def __init__(self, source: PageSource, sink: PageSink, report: PageReport, format: str | None) -> None:
+        self.source, self.sink, self.report, self.format = source, sink, report, format
+        self.next = 0  # first source entry not yet written or skipped
+
+    def page(self, index: int, outcome: PageResult | Exception) -> None:
+        """Write page ``index`` (after the non-page entries before it) or record why it failed."""
+        self._others_before(index)
+        name = self.source.entries[index].name
+        self.next = index + 1
+        if isinstance(outcome, Exception):
+            self.report.failed.append((name, str(outcome)))
+            return
+        try:
+            if outcome.status == "passed" and not self.format:
+                self.sink.write_bytes(name, self.source.read_bytes(name), name)
+            else:
+                self.sink.write_image(output_name(name, self.format), outcome.image, name)
+        except (ColorRTError, OSError) as e:
+            self.report.failed.append((name, str(e)))
+            return
+        (self.report.passed_through if outcome.status == "passed" else self.report.colorized).append(name)
+        self.report.panels += len(outcome.panels)
+
+    def rest(self) -> None:
+        """Write the non-page entries after the last page."""
+        self._others_before(len(self.source.entries))
+
+    def _others_before(self, stop: int) -> None:
+        for entry in self.source.entries[self.next : stop]:
+            if entry.is_image:
+                continue
+            try:
+                if entry.name.endswith("/"):
+                    self.sink.write_dir(entry.name)
+                else:
+                    self.sink.write_bytes(entry.name, self.source.read_bytes(entry.name), entry.name)
+            except (ColorRTError, OSError) as e:
+                self.report.failed.append((entry.name, str(e)))
+                continue
+            self.report.copied += 1
+        self.next = max(self.next, stop)
