@@ -18,7 +18,15 @@ import numpy as np
 
 from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
-from colorrt.io.archive import PageSink, PageSource, open_sink, open_source, output_name, same_path
+from colorrt.io.archive import (
+    ARCHIVE_SUFFIXES,
+    PageSink,
+    PageSource,
+    open_sink,
+    open_source,
+    output_name,
+    same_path,
+)
 from colorrt.pages.colorize import PageColorizer, PageOptions, PageResult
 from colorrt.pages.palette import Palette, load_reference
 from colorrt.pages.panels import PanelConfig
@@ -102,8 +110,6 @@ def colorize_pages(
         strength: 0..1, how strongly the reference's colours replace the model's.
         panel_config: panel-detection thresholds.
     """
-    from colorrt.progress import progress_bar
-
     src, dst = Path(src), Path(dst)
     if same_path(src, dst):
         raise InputError(
@@ -118,26 +124,41 @@ def colorize_pages(
     report = PageReport(src, dst)
     start = time.perf_counter()
     with open_source(src, exclude=dst) as source:
-        pages = [i for i, entry in enumerate(source.entries) if entry.is_image]
-        if not pages:
-            raise InputError(
-                f"no pages (image files) in {src}",
-                "supported: .png, .jpg, .tif, .webp, ... in a folder or .cbz",
-            )
-        sink = open_sink(dst, source)
-        try:
-            writer = _ChapterWriter(source, sink, report, format)
-            with progress_bar(len(pages), enabled=progress, desc="pages", unit="page") as bar:
-                for index, outcome in colorizer.stream(_read_pages(source, pages)):
-                    writer.page(int(index), outcome)  # type: ignore[call-overload]  # keys are ints
-                    bar.update(1)
-            writer.rest()
-            sink.commit()
-        except BaseException:
-            sink.abort()
-            raise
+        _colorize_source(colorizer, source, dst, report, format, progress)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _colorize_source(
+    colorizer: PageColorizer,
+    source: PageSource,
+    dst: Path,
+    report: PageReport,
+    format: str | None,
+    progress: bool,
+) -> None:
+    """Colorize the pages of ``source`` into ``dst``: the output is committed once every entry went
+    through (failed pages recorded in ``report``), and dropped on an error that stops the run."""
+    from colorrt.progress import progress_bar
+
+    pages = [i for i, entry in enumerate(source.entries) if entry.is_image]
+    if not pages:
+        raise InputError(
+            f"no pages (image files) in {report.source}",
+            "supported: .png, .jpg, .tif, .webp, ... in a folder or .cbz",
+        )
+    sink = open_sink(dst, source)
+    try:
+        writer = _ChapterWriter(source, sink, report, format)
+        with progress_bar(len(pages), enabled=progress, desc="pages", unit="page") as bar:
+            for index, outcome in colorizer.stream(_read_pages(source, pages)):
+                writer.page(int(index), outcome)  # type: ignore[call-overload]  # keys are ints
+                bar.update(1)
+        writer.rest()
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
 
 
 def is_page_job(
@@ -145,8 +166,6 @@ def is_page_job(
 ) -> bool:
     """True when a colorize request is for comic pages: a CBZ/zip in or out, ``pages`` asked for, or
     any page-only option set (``reference``, ``rtl``, ``force``: truthy values)."""
-    from colorrt.io.archive import ARCHIVE_SUFFIXES
-
     archive = any(Path(p).suffix.lower() in ARCHIVE_SUFFIXES for p in (src, dst))
     return archive or pages or any(bool(v) for v in page_flags.values())
 
