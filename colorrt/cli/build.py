@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from colorrt.engines import trt_plan
-from colorrt.engines.tensorrt import OPT_LEVELS, BuildOptions, build, default_plan_path
+from colorrt.engines.tensorrt.builder import OPT_LEVELS, BuildOptions, build, default_plan_path
+from colorrt.engines.tensorrt.facts import read_facts, sidecar_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -73,11 +73,11 @@ def run(args: argparse.Namespace) -> Path:
         cache=not args.no_cache,
         contract=getattr(args, "contract", None),
     )
-    facts = trt_plan.read_facts(path)
+    facts = read_facts(path)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(facts.precision_counts.items())) or "not verified"
     print(
         f"wrote {path} ({facts.precision}; heavy layers: {counts}; TensorRT {facts.trt_version}; "
         f"{facts.gpu_name}; {'; '.join(p.describe() for p in facts.profiles)}) "
-        f"and {trt_plan.sidecar_path(path).name}"
+        f"and {sidecar_path(path).name}"
     )
     return path

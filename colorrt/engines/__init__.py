@@ -1,4 +1,4 @@
-"""Engine backends behind one protocol: onnxruntime.py, torch.py, tensorrt.py."""
+"""Engine backends behind one protocol: onnxruntime.py, torch.py, tensorrt/."""
 
 from colorrt.engines.base import Engine
 

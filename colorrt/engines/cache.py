@@ -20,13 +20,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from colorrt.engines.tensorrt.facts import (
-    EngineFacts,
-    atomic_write_bytes,
-    read_facts,
-    sidecar_path,
-    write_facts,
-)
+from colorrt.atomic import write_bytes
+from colorrt.engines.tensorrt.facts import EngineFacts, read_facts, sidecar_path, write_facts
 from colorrt.engines.tensorrt.keys import sha256_file
 from colorrt.errors import BackendError, ColorRTError
 
@@ -132,7 +127,7 @@ class EngineCache:
     def _write(self, key: str, plan_bytes: bytes, facts: EngineFacts) -> Path:
         plan = self.plan_path(key)
         plan.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(plan, plan_bytes)
+        write_bytes(plan, plan_bytes)
         write_facts(plan, facts)
         return plan
 

@@ -46,7 +46,7 @@ BACKENDS: dict[str, Backend] = {
         ),
         Backend(
             "tensorrt",
-            "colorrt.engines.tensorrt",
+            "colorrt.engines.tensorrt.runner",
             "TensorRTEngine",
             (".engine", ".plan", ".trt"),
             "gpu",

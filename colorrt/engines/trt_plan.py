@@ -4,11 +4,11 @@ Import from the modules of :mod:`colorrt.engines.tensorrt` instead: ``profiles``
 ``precision``, ``facts``, ``buffers``, ``network``.
 """
 
+from colorrt.atomic import write_bytes as atomic_write_bytes
 from colorrt.engines.tensorrt.buffers import BufferPlan, TensorBuffer
 from colorrt.engines.tensorrt.facts import (
     FACTS_VERSION,
     EngineFacts,
-    atomic_write_bytes,
     check_compatible,
     compatibility_problems,
     read_facts,

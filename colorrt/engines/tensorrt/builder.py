@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from colorrt._version import __version__
+from colorrt.atomic import write_bytes
 from colorrt.contract import ColorContract
-from colorrt.engines.tensorrt.facts import EngineFacts, atomic_write_bytes, read_facts, write_facts
+from colorrt.engines.tensorrt.facts import EngineFacts, read_facts, write_facts
 from colorrt.engines.tensorrt.inspector import verify_precision
 from colorrt.engines.tensorrt.keys import cache_key, sha256_file, sha256_folder, workspace_bytes
-from colorrt.engines.tensorrt.loader import GpuInfo, gpu_info, import_cupy, import_tensorrt, log, make_logger
+from colorrt.engines.tensorrt.loader import GpuInfo, gpu_info, import_tensorrt, log, make_logger
 from colorrt.engines.tensorrt.network import serialize_network
 from colorrt.engines.tensorrt.precision import PrecisionReport, kept_fp32_nodes
 from colorrt.engines.tensorrt.profiles import Profile, derive_profiles, parse_shape_ranges
 from colorrt.errors import BackendError, ContractError, InputError, ModelError
+from colorrt.gpu import import_cupy
 
 if TYPE_CHECKING:
     from colorrt.engines.cache import EngineCache
@@ -112,17 +115,7 @@ def build(
     trt = import_tensorrt("colorrt build")
     gpu = gpu_info(device_id)
     onnx_sha256 = sha256_file(source)
-    key = cache_key(
-        onnx_sha256,
-        options.precision,
-        profiles,
-        trt.__version__,
-        gpu.name,
-        gpu.compute_capability,
-        options.opt_level,
-        options.workspace_gb,
-        _key_extras(options, model_contract),
-    )
+    key = _cache_key(onnx_sha256, options, profiles, trt.__version__, gpu, model_contract)
     engine_cache = _engine_cache(cache)
     if engine_cache is not None and (cached := engine_cache.get(key)) is not None:
         log.info("engine cache hit %s", cached)
@@ -132,9 +125,8 @@ def build(
     facts = _facts(model_contract, profiles, options, trt.__version__, gpu, onnx_sha256, report, batch, size)
     if engine_cache is not None:
         return _deliver(engine_cache.put(key, plan_bytes, facts), output)
-    return _write_plan(
-        Path(output) if output else default_plan_path(source, options.precision), plan_bytes, facts
-    )
+    destination = Path(output) if output else default_plan_path(source, options.precision)
+    return _write_plan(destination, plan_bytes, facts)
 
 
 def model_contract_and_shape(
@@ -171,9 +163,29 @@ def match_tensor_name(contract: ColorContract, role: str, names: list[str], path
     )
 
 
-def _key_extras(options: BuildOptions, contract: ColorContract) -> dict[str, str]:
-    from colorrt import __version__
+def _cache_key(
+    onnx_sha256: str,
+    options: BuildOptions,
+    profiles: list[Profile],
+    trt_version: str,
+    gpu: GpuInfo,
+    contract: ColorContract,
+) -> str:
+    """The engine cache key of this build (see :func:`colorrt.engines.tensorrt.keys.cache_key`)."""
+    return cache_key(
+        onnx_sha256,
+        options.precision,
+        profiles,
+        trt_version,
+        gpu.name,
+        gpu.compute_capability,
+        options.opt_level,
+        options.workspace_gb,
+        _key_extras(options, contract),
+    )
 
+
+def _key_extras(options: BuildOptions, contract: ColorContract) -> dict[str, str]:
     # the contract is stored in the plan's facts, so an override of it is a different entry
     extras = {
         "colorrt": __version__,
@@ -216,7 +228,7 @@ def _deliver(plan: Path, output: str | os.PathLike[str] | None) -> Path:
 def _write_plan(destination: Path, plan_bytes: bytes, facts: EngineFacts) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     facts = facts.replace(plan_sha256=hashlib.sha256(plan_bytes).hexdigest(), plan_size=len(plan_bytes))
-    atomic_write_bytes(destination, plan_bytes)
+    write_bytes(destination, plan_bytes)
     write_facts(destination, facts)
     return destination
 
@@ -233,8 +245,6 @@ def _facts(
     size: Any,
 ) -> EngineFacts:
     from datetime import datetime, timezone
-
-    from colorrt import __version__
 
     return EngineFacts(
         contract=contract,

@@ -7,12 +7,12 @@ import dataclasses
 import difflib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from colorrt.atomic import write_bytes
 from colorrt.contract import ColorContract
 from colorrt.engines.tensorrt.profiles import Profile
 from colorrt.errors import BackendError, ModelError
@@ -98,7 +98,7 @@ def sidecar_path(plan_path: str | os.PathLike[str]) -> Path:
 def write_facts(plan_path: str | os.PathLike[str], facts: EngineFacts) -> Path:
     """Write the sidecar of ``plan_path`` atomically; returns its path."""
     path = sidecar_path(plan_path)
-    atomic_write_bytes(path, facts.to_json().encode("utf-8"))
+    write_bytes(path, facts.to_json().encode("utf-8"))
     return path
 
 
@@ -155,20 +155,3 @@ def check_compatible(
             "TensorRT engines are tied to one TensorRT version and GPU model: rebuild it here with "
             "colorrt build (the ONNX model is portable)",
         )
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``,
-    so readers see either the old file or the complete new one, never a partial write."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

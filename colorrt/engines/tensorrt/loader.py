@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from colorrt.errors import BackendError, MissingDependencyError
+from colorrt.gpu import import_cupy
 
 _LOG_LINES = 200
 log = logging.getLogger("colorrt.tensorrt")
@@ -40,15 +41,6 @@ def import_tensorrt(purpose: str) -> Any:
     except (ImportError, OSError) as e:  # OSError: the wheel is there but libnvinfer is not
         raise TensorRTUnavailableError(purpose, e) from e
     return tensorrt
-
-
-def import_cupy(purpose: str) -> Any:
-    """The ``cupy`` module, or MissingDependencyError naming the ``gpu`` extra."""
-    try:
-        import cupy
-    except (ImportError, OSError) as e:
-        raise MissingDependencyError("cupy", "gpu", purpose) from e
-    return cupy
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from colorrt.engines.tensorrt.facts import atomic_write_bytes
+from colorrt.atomic import write_bytes
 from colorrt.engines.tensorrt.keys import workspace_bytes
 from colorrt.engines.tensorrt.profiles import Profile
 from colorrt.errors import BackendError, ModelError
@@ -113,6 +113,6 @@ def _save_timing_cache(config: Any, timing_path: Path | None) -> None:
         return
     try:
         timing_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
+        write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
     except OSError as e:
         warnings.warn(f"cannot save the timing cache {timing_path}: {e}", stacklevel=4)

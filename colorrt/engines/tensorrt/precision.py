@@ -221,7 +221,7 @@ def kept_fp32_nodes(onnx_path: str | os.PathLike[str]) -> tuple[str, ...]:
     empty for any other model."""
     import onnx
 
-    from colorrt.calibration.model import FACTS_KEY, metadata
+    from colorrt.modelfile import FACTS_KEY, metadata
 
     text = metadata(onnx.load(str(onnx_path), load_external_data=False)).get(FACTS_KEY, "")
     try:

@@ -14,10 +14,11 @@ from colorrt.contract import ColorContract, chosen_contract
 from colorrt.engines.base import Engine
 from colorrt.engines.tensorrt.builder import build, match_tensor_name
 from colorrt.engines.tensorrt.facts import EngineFacts, check_compatible, read_facts
-from colorrt.engines.tensorrt.loader import gpu_info, import_cupy, import_tensorrt, make_logger
+from colorrt.engines.tensorrt.loader import gpu_info, import_tensorrt, make_logger
 from colorrt.engines.tensorrt.profiles import Profile, TensorRange
 from colorrt.engines.tensorrt.streams import StreamSlot
 from colorrt.errors import BackendError, InputError, ModelError
+from colorrt.gpu import import_cupy
 
 
 @dataclass(frozen=True)
@@ -111,19 +112,7 @@ class TensorRTEngine(Engine):
             )
         if streams < 1 or max_graphs < 0:
             raise InputError(f"streams must be >= 1 and max_graphs >= 0, got {streams} and {max_graphs}")
-        path = Path(path)
-        if path.suffix.lower() == ".onnx":
-            path = build(path, contract=contract, device_id=device_id, **build_options)
-        elif build_options:
-            raise InputError(
-                f"options {sorted(build_options)} apply when building from an .onnx model; "
-                f"{path.name} is built already"
-            )
-        if not path.is_file():
-            raise ModelError(
-                f"no such TensorRT engine file: {path}", "build one with colorrt build --model M.onnx"
-            )
-        self.path = path
+        self.path = path = _plan_path(Path(path), contract, device_id, build_options)
         self._trt = import_tensorrt("running a TensorRT engine")
         self._cp = import_cupy("running a TensorRT engine")
         self.facts = _facts_beside(path, contract)
@@ -146,7 +135,10 @@ class TensorRTEngine(Engine):
             self.contract = self._io.contract
             self.profiles = self._io.profiles
             self._streams: list[StreamSlot] = [
-                StreamSlot(self, cuda_graphs, max_graphs) for _ in range(streams)
+                StreamSlot(
+                    self._cp, self._device, self._io, self._logger, self._new_context, cuda_graphs, max_graphs
+                )
+                for _ in range(streams)
             ]
         self._free: queue.SimpleQueue[StreamSlot] = queue.SimpleQueue()
         for slot in self._streams:
@@ -184,6 +176,24 @@ class TensorRTEngine(Engine):
                 "TensorRT could not create an execution context (out of GPU memory?)", self._logger.tail()
             )
         return context
+
+
+def _plan_path(
+    path: Path, contract: ColorContract | str | None, device_id: int, build_options: dict[str, Any]
+) -> Path:
+    """The plan to run: ``path`` itself, or the plan built from an ``.onnx`` model (``build_options``)."""
+    if path.suffix.lower() == ".onnx":
+        path = build(path, contract=contract, device_id=device_id, **build_options)
+    elif build_options:
+        raise InputError(
+            f"options {sorted(build_options)} apply when building from an .onnx model; "
+            f"{path.name} is built already"
+        )
+    if not path.is_file():
+        raise ModelError(
+            f"no such TensorRT engine file: {path}", "build one with colorrt build --model M.onnx"
+        )
+    return path
 
 
 def _deserialize(runtime: Any, path: Path, version: str, logger: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from colorrt.engines.tensorrt.profiles import select_profile
 from colorrt.errors import BackendError, InputError
 
 if TYPE_CHECKING:
-    from colorrt.engines.tensorrt.runner import TensorRTEngine
+    from colorrt.engines.tensorrt.runner import EngineIO
 
 
 @dataclass
@@ -43,12 +44,19 @@ class StreamSlot:
     start at the same addresses, which is what lets a captured graph be replayed.
     """
 
-    def __init__(self, owner: TensorRTEngine, cuda_graphs: bool, max_graphs: int) -> None:
-        cp = owner._cp
-        self.owner = owner
-        self.io = owner._io
+    def __init__(
+        self,
+        cp: Any,
+        device: Any,
+        io: EngineIO,
+        logger: Any,
+        new_context: Callable[[], Any],
+        cuda_graphs: bool,
+        max_graphs: int,
+    ) -> None:
+        self.cp, self.device, self.io, self.logger, self.new_context = cp, device, io, logger, new_context
         self.stream = cp.cuda.Stream(non_blocking=True)
-        self.context = owner._new_context()
+        self.context = self.new_context()
         self.state = _ContextState()
         self.use_graphs = cuda_graphs and max_graphs > 0
         self.max_graphs = max_graphs
@@ -70,15 +78,13 @@ class StreamSlot:
         return inputs, outputs
 
     def run(self, batch: Any) -> Any:
-        cp = self.owner._cp
+        cp = self.cp
         shape = tuple(int(s) for s in batch.shape)
         profile = select_profile(shape, self.io.profiles, self.io.input_name)
         on_device = isinstance(batch, cp.ndarray)
         if on_device:
-            if batch.device.id != self.owner._device.id:
-                raise InputError(
-                    f"the batch is on GPU {batch.device.id}, the engine on GPU {self.owner._device.id}"
-                )
+            if batch.device.id != self.device.id:
+                raise InputError(f"the batch is on GPU {batch.device.id}, the engine on GPU {self.device.id}")
             caller = cp.cuda.get_current_stream()
             self.stream.wait_event(caller.record())
         if on_device and self._direct(batch):
@@ -103,7 +109,7 @@ class StreamSlot:
         return not self.use_graphs and batch.flags.c_contiguous and batch.dtype == self.io.input_dtype
 
     def _run_direct(self, batch: Any, shape: tuple[int, ...], profile: int, caller: Any) -> Any:
-        cp = self.owner._cp
+        cp = self.cp
         out_shape = self._set_shape(self.context, self.state, shape, profile)
         with self.stream:
             result = cp.empty(out_shape, dtype=self.io.output_dtype)
@@ -128,7 +134,7 @@ class StreamSlot:
 
     def _run_and_capture(self, shape: tuple[int, ...], profile: int) -> tuple[int, ...]:
         """Warm-up run of a new shape on its own context (this call's result), then capture a graph."""
-        context = self.owner._new_context()
+        context = self.new_context()
         out_shape = self._set_shape(context, _ContextState(), shape, profile)
         self._bind(context, self.input.data.ptr, self.output.data.ptr)
         self._enqueue(context)
@@ -139,7 +145,7 @@ class StreamSlot:
                 self._enqueue(context)
             finally:
                 graph = self.stream.end_capture()
-        except (self.owner._cp.cuda.runtime.CUDARuntimeError, BackendError) as e:
+        except (self.cp.cuda.runtime.CUDARuntimeError, BackendError) as e:
             warnings.warn(
                 f"CUDA graph capture failed for shape {shape} ({e}); running it without a graph", stacklevel=6
             )
@@ -158,13 +164,13 @@ class StreamSlot:
                 context.set_optimization_profile_async(profile, self.stream.ptr)
             except RuntimeError as e:
                 raise BackendError(
-                    f"TensorRT refused optimization profile {profile} ({e})", self.owner._logger.tail()
+                    f"TensorRT refused optimization profile {profile} ({e})", self.logger.tail()
                 ) from e
             state.profile = profile
         if not context.set_input_shape(self.io.input_name, shape):
             raise InputError(
                 f"the TensorRT engine rejects input shape {shape}",
-                self.owner._logger.tail() or "see the profile",
+                self.logger.tail() or "see the profile",
             )
         out_shape = tuple(int(d) for d in context.get_tensor_shape(self.io.output_name))
         if any(d < 0 for d in out_shape):
@@ -177,11 +183,11 @@ class StreamSlot:
             context.set_tensor_address(self.io.input_name, input_ptr)
             and context.set_tensor_address(self.io.output_name, output_ptr)
         ):
-            raise BackendError("TensorRT rejected a tensor address", self.owner._logger.tail())
+            raise BackendError("TensorRT rejected a tensor address", self.logger.tail())
 
     def _enqueue(self, context: Any) -> None:
         if not context.execute_async_v3(self.stream.ptr):
-            raise BackendError("TensorRT execute_async_v3 failed", self.owner._logger.tail())
+            raise BackendError("TensorRT execute_async_v3 failed", self.logger.tail())
 
     def _stage_from_host(self, batch: np.ndarray, staged: Any) -> None:
         """NumPy → pinned host buffer (with dtype conversion) → device, asynchronously on the stream."""
