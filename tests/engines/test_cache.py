@@ -10,8 +10,9 @@ import pytest
 
 from colorrt.contract import PRESETS
 from colorrt.engines import cache as cache_module
-from colorrt.engines import trt_plan as plan
 from colorrt.engines.cache import CacheWarning, EngineCache
+from colorrt.engines.tensorrt.facts import EngineFacts, read_facts, sidecar_path, write_facts
+from colorrt.engines.tensorrt.profiles import derive_profiles, parse_shape_ranges
 from colorrt.errors import BackendError
 
 KEY = "0123456789abcdef" * 4
@@ -29,9 +30,9 @@ def private_temp_dir(tmp_path, monkeypatch):
     return systmp
 
 
-def facts() -> plan.EngineFacts:
-    profiles = plan.derive_profiles(PRESETS["cyclegan-rgb"], plan.parse_shape_ranges("1:4:16"))
-    return plan.EngineFacts(
+def facts() -> EngineFacts:
+    profiles = derive_profiles(PRESETS["cyclegan-rgb"], parse_shape_ranges("1:4:16"))
+    return EngineFacts(
         contract=PRESETS["cyclegan-rgb"],
         precision="fp16",
         profiles=tuple(profiles),
@@ -48,7 +49,7 @@ def test_put_then_get_returns_the_same_plan_with_completed_facts(tmp_path):
     stored = cache.put(KEY, PLAN, facts())
     assert stored == tmp_path / "engines" / f"{KEY}.plan"
     assert cache.get(KEY) == stored and stored.read_bytes() == PLAN
-    saved = plan.read_facts(stored)
+    saved = read_facts(stored)
     assert saved.cache_key == KEY and saved.plan_size == len(PLAN)
     assert saved.plan_sha256 == hashlib.sha256(PLAN).hexdigest()
     assert saved.contract == PRESETS["cyclegan-rgb"]
@@ -65,7 +66,7 @@ def test_a_second_cache_object_sees_the_entry(tmp_path):
 def test_corrupt_entries_are_dropped_so_the_engine_is_rebuilt(tmp_path, damage):
     cache = EngineCache(tmp_path)
     stored = cache.put(KEY, PLAN, facts())
-    side = plan.sidecar_path(stored)
+    side = sidecar_path(stored)
     if damage == "flip_byte":
         data = bytearray(PLAN)
         data[5] ^= 0xFF
@@ -73,7 +74,7 @@ def test_corrupt_entries_are_dropped_so_the_engine_is_rebuilt(tmp_path, damage):
     elif damage == "truncate":
         stored.write_bytes(PLAN[:-7])
     elif damage == "wrong_key":
-        plan.write_facts(stored, plan.read_facts(stored).replace(cache_key=OTHER_KEY))
+        write_facts(stored, read_facts(stored).replace(cache_key=OTHER_KEY))
     elif damage == "no_facts":
         side.unlink()
     else:
@@ -147,7 +148,7 @@ def test_invalidate_removes_both_files(tmp_path):
     cache = EngineCache(tmp_path)
     stored = cache.put(KEY, PLAN, facts())
     cache.invalidate(KEY)
-    assert not stored.exists() and not plan.sidecar_path(stored).exists()
+    assert not stored.exists() and not sidecar_path(stored).exists()
     cache.invalidate(KEY)  # nothing left: still fine
 
 

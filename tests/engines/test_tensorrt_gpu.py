@@ -159,10 +159,10 @@ def calibration_function(name: str):
 
 @requires_tensorrt
 def test_fp32_engine_matches_onnxruntime(model, fp32_plan):
-    from colorrt.engines import trt_plan
     from colorrt.engines.tensorrt import TensorRTEngine
+    from colorrt.engines.tensorrt.facts import read_facts
 
-    facts = trt_plan.read_facts(fp32_plan)
+    facts = read_facts(fp32_plan)
     assert facts.precision == "fp32" and facts.precision_verified and set(facts.precision_counts) == {"fp32"}
     assert facts.contract.input_name == "input" and facts.profiles[0].tensor().max == (4, 3, 96, 96)
     with TensorRTEngine(fp32_plan) as engine:
@@ -176,12 +176,12 @@ def test_fp32_engine_matches_onnxruntime(model, fp32_plan):
 
 @requires_tensorrt
 def test_fp16_engine_matches_onnxruntime_within_fp16_tolerance(model, engine_cache, workdir):
-    from colorrt.engines import trt_plan
     from colorrt.engines.tensorrt import TensorRTEngine, build
+    from colorrt.engines.tensorrt.facts import read_facts
 
     calibration_function("convert_fp16")
     plan = build(model, workdir / "fp16.plan", precision="fp16", batch=BATCH, size=SIZE, cache=engine_cache)
-    facts = trt_plan.read_facts(plan)
+    facts = read_facts(plan)
     assert facts.precision == "fp16" and facts.precision_verified
     assert facts.precision_counts.get("fp16", 0) > 0
     assert facts.precision_counts.get("fp32", 0) <= 1  # at most the head conv, kept FP32 by convert_fp16
@@ -195,8 +195,8 @@ def test_fp16_engine_matches_onnxruntime_within_fp16_tolerance(model, engine_cac
 def test_int8_engine_builds_from_calibration_images(model, engine_cache, workdir):
     from PIL import Image
 
-    from colorrt.engines import trt_plan
     from colorrt.engines.tensorrt import TensorRTEngine, build
+    from colorrt.engines.tensorrt.facts import read_facts
 
     calibration_function("quantize_int8")
     calib = workdir / "calib"
@@ -214,7 +214,7 @@ def test_int8_engine_builds_from_calibration_images(model, engine_cache, workdir
         size=SIZE,
         cache=engine_cache,
     )
-    facts = trt_plan.read_facts(plan)
+    facts = read_facts(plan)
     assert facts.precision == "int8" and facts.precision_counts.get("int8", 0) > 0
     batch = grey_batch(2, 64, 64)
     with TensorRTEngine(plan) as engine:
@@ -310,17 +310,17 @@ def test_same_settings_reuse_the_cached_engine_and_changes_rebuild(model, engine
 
 @requires_tensorrt
 def test_corrupt_plan_and_foreign_facts_are_refused(fp32_plan, workdir):
-    from colorrt.engines import trt_plan
     from colorrt.engines.tensorrt import TensorRTEngine
+    from colorrt.engines.tensorrt.facts import read_facts, write_facts
 
     broken = workdir / "broken.plan"
     broken.write_bytes(fp32_plan.read_bytes()[: len(fp32_plan.read_bytes()) // 3])
-    trt_plan.write_facts(broken, trt_plan.read_facts(fp32_plan))
+    write_facts(broken, read_facts(fp32_plan))
     with pytest.raises(ModelError, match="corrupt"):
         TensorRTEngine(broken)
     foreign = workdir / "foreign.plan"
     foreign.write_bytes(fp32_plan.read_bytes())
-    trt_plan.write_facts(foreign, trt_plan.read_facts(fp32_plan).replace(trt_version="10.0.0.6"))
+    write_facts(foreign, read_facts(fp32_plan).replace(trt_version="10.0.0.6"))
     with pytest.raises(BackendError, match="built with TensorRT 10.0.0.6"):
         TensorRTEngine(foreign)
 
