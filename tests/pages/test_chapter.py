@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from colorrt.errors import BackendError, InputError
-from colorrt.io.archive import decode_image, output_name
-from colorrt.io.images import read_image
+from colorrt.io.images import decode_image, read_image
 from colorrt.pages import colorize_pages
 from tests import synth_pages
 
@@ -234,12 +233,6 @@ def test_an_engine_can_stand_in_for_the_runtime(engine, pages, tmp_path: Path) -
     report = colorize_pages(engine, src, tmp_path / "out", progress=False)
     assert report.colorized == ["page.png"]
     assert read_image(tmp_path / "out" / "page.png").shape == (320, 230, 3)
-
-
-def test_output_name() -> None:
-    assert output_name("a/b/p1.jpg", None) == "a/b/p1.jpg"
-    assert output_name("a/b/p1.jpg", "png") == "a/b/p1.png"
-    assert output_name("p1.png", ".WEBP") == "p1.webp"
 
 
 def test_is_page_job() -> None:
