@@ -20,8 +20,8 @@ MIDDLE = frozenset({"engines", "io", "kernels"})
 ALLOWED: dict[str, frozenset[str]] = {
     "_version": frozenset(),
     "errors": frozenset(),
-    "atomic": frozenset(),
-    "modelfile": frozenset(),
+    "atomic": frozenset({"errors"}),
+    "modelfile": frozenset({"errors", "atomic"}),
     "gpu": frozenset({"errors"}),
     "progress": frozenset(),
     "contract": frozenset({"errors", "modelfile"}),
