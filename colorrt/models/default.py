@@ -124,3 +124,81 @@ class DefaultColorizer(nn.Module):
 
 def _up2(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+# ---- v2: a frozen-pretrained EfficientNet-Lite0 encoder and a light U-Net decoder ----
+V2_DECODER = (192, 128, 96, 64)  # channels: deepest lateral, then the 1/16, 1/8 and 1/4 levels
+
+
+def grey_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Normalized L (``L / 50 - 1``, N x 1 x H x W) -> the grey sRGB image of that lightness in [-1, 1]
+    (3 channels), the input an ImageNet encoder expects (CIE L -> Y -> sRGB gamma, D65, a = b = 0)."""
+    lightness = (x + 1.0) * 50.0
+    fy = (lightness + 16.0) / 116.0
+    y = torch.where(fy > 6.0 / 29.0, fy**3, lightness / 903.3).clamp(0.0, 1.0)
+    v = torch.where(y > 0.0031308, 1.055 * y.clamp_min(1e-8) ** (1 / 2.4) - 0.055, 12.92 * y)
+    return (v * 2.0 - 1.0).expand(-1, 3, -1, -1)
+
+
+class ColorDecoder(nn.Module):
+    """Light U-Net decoder: EfficientNet-Lite0 features at strides 4, 8, 16, 32 (+ L at stride 4)
+    -> ab-bin logits at stride 4. Upsampling goes to the skip's size, so any input size works."""
+
+    def __init__(self, feature_channels: tuple[int, ...] = (24, 40, 112, 320), num_bins: int = 261) -> None:
+        super().__init__()
+        c4, c8, c16, c32 = feature_channels
+        d32, d16, d8, d4 = V2_DECODER
+        self.lateral = nn.Sequential(
+            nn.Conv2d(c32, d32, 1, bias=False), nn.BatchNorm2d(d32), nn.ReLU(inplace=True)
+        )
+        self.context = nn.Sequential(nn.Conv2d(d32, d32, 1), nn.ReLU(inplace=True))
+        self.up16 = nn.Sequential(_conv(d32 + c16, d16), _conv(d16, d16))
+        self.up8 = nn.Sequential(_conv(d16 + c8, d8), _conv(d8, d8))
+        self.up4 = nn.Sequential(_conv(d8 + c4 + 1, d4), _conv(d4, d4))
+        self.head = nn.Conv2d(d4, num_bins, 1)
+
+    def forward(self, feats: list[torch.Tensor], l4: torch.Tensor) -> torch.Tensor:
+        f4, f8, f16, f32 = feats
+        y = self.lateral(f32)
+        y = y + self.context(y.mean(dim=(2, 3), keepdim=True))
+        y = self.up16(torch.cat([_up_to(y, f16), f16], dim=1))
+        y = self.up8(torch.cat([_up_to(y, f8), f8], dim=1))
+        y = self.up4(torch.cat([_up_to(y, f4), f4, l4], dim=1))
+        return self.head(y)
+
+
+class DefaultColorizerV2(nn.Module):
+    """colorrt-default v2: (N, 1, H, W) normalized L -> (N, 2, H, W) ab / 110 (H, W multiples of 16).
+
+    Grey sRGB of the lightness -> EfficientNet-Lite0 (ImageNet weights, frozen in training) -> features
+    at strides 4 to 32 -> :class:`ColorDecoder` -> bin logits at 1/4 -> annealed mean at ``temperature``
+    -> ab / 110, upsampled bilinearly to the input size.
+    """
+
+    def __init__(self, pretrained: bool = False) -> None:
+        super().__init__()
+        from colorrt.models.efficientnet import efficientnet_lite0
+
+        self.encoder = efficientnet_lite0(pretrained=pretrained)
+        centers = gamut_bin_centers()
+        self.decoder = ColorDecoder(num_bins=len(centers))
+        self.register_buffer("bin_centers", centers)
+        self.register_buffer("temperature", torch.tensor(DEFAULT_TEMPERATURE))
+
+    def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Encoder features at strides 4, 8, 16, 32 and L (``x``) averaged to stride 4."""
+        return self.encoder.features(grey_rgb(x))[1:], F.avg_pool2d(x, 4)
+
+    def decode(self, logits: torch.Tensor) -> torch.Tensor:
+        """Annealed mean of bin logits -> ab / 110 at the logits' resolution."""
+        probs = torch.softmax(logits / self.temperature, dim=1)
+        return torch.einsum("nqhw,qc->nchw", probs, self.bin_centers / AB_NORM)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalized L (N, 1, H, W) -> ab / 110 (N, 2, H, W), in [-1, 1]."""
+        ab = self.decode(self.decoder(*self.features(x)))
+        return F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _up_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
