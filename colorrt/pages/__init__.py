@@ -16,7 +16,7 @@ from colorrt.pages.chapter import PageReport, colorize_pages, is_page_job
 from colorrt.pages.colorize import PageColorizer, PageOptions, PageResult
 from colorrt.pages.palette import Palette, load_reference
 from colorrt.pages.panels import Panel, PanelConfig, detect_panels, reading_order
-from colorrt.pages.tone import colorfulness, is_color_page
+from colorrt.pages.tone import colour_share, is_color_page
 
 __all__ = [
     "PageColorizer",
@@ -26,7 +26,7 @@ __all__ = [
     "Palette",
     "Panel",
     "PanelConfig",
-    "colorfulness",
+    "colour_share",
     "colorize_pages",
     "detect_panels",
     "is_color_page",

@@ -147,7 +147,7 @@ def _in_gamut(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.all((linear >= -1e-6) & (linear <= 1 + 1e-6), axis=0)
 
 
-def colorfulness(image: np.ndarray) -> float:
+def colour_share(image: np.ndarray) -> float:
     """Share of pixels with colour a monochrome (black-and-white, sepia, yellowed) scan cannot have.
 
     A tinted scan's chroma all points one way (the tint's hue) with a size that varies with the
@@ -174,5 +174,5 @@ def colorfulness(image: np.ndarray) -> float:
 
 
 def is_color_page(image: np.ndarray, threshold: float = COLOR_FRACTION) -> bool:
-    """True when the page is already in colour (see :func:`colorfulness`)."""
-    return colorfulness(image) > threshold
+    """True when the page is already in colour (see :func:`colour_share`)."""
+    return colour_share(image) > threshold

@@ -13,7 +13,7 @@ from colorrt.engines.onnxruntime import OnnxRuntimeEngine
 from colorrt.kernels.pipeline import luminance
 from colorrt.pages.colorize import PageColorizer, PageOptions, letterbox
 from colorrt.pages.palette import Palette
-from colorrt.pages.tone import colorfulness, is_color_page, limit_to_gamut
+from colorrt.pages.tone import colour_share, is_color_page, limit_to_gamut
 from tests import synth_pages, zoo
 
 
@@ -107,7 +107,7 @@ def test_pages_already_in_colour_pass_through_unless_forced(engine) -> None:
     yellowed = np.clip(np.repeat(grey[..., None], 3, 2) * np.array([1.0, 0.96, 0.86]), 0, 255).astype(
         np.uint8
     )
-    assert is_color_page(colour) and colorfulness(colour) > 0.2
+    assert is_color_page(colour) and colour_share(colour) > 0.2
     assert not is_color_page(grey) and not is_color_page(yellowed)
     two_hues = np.repeat(grey[..., None], 3, 2) * np.where(
         np.arange(300)[:, None, None] < 150, [1, 0.6, 0.6], [0.6, 1, 1]
