@@ -12,11 +12,11 @@ import numpy as np
 from colorrt.errors import InputError
 
 
-def split_alpha(image: np.ndarray, *, truncate: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(grey or RGB part, uint8 alpha or None)`` of an ``(H, W)`` / ``(H, W, 1-4)`` image.
 
     Raises :class:`InputError` for a dtype other than uint8, uint16 or float (0..1), another shape,
-    or an empty image. The alpha is converted by :func:`alpha_to_uint8` (``truncate`` passed on).
+    or an empty image. The alpha is converted by :func:`alpha_to_uint8`.
     """
     if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
         raise InputError(f"image dtype must be uint8, uint16 or float (0..1), got {image.dtype}")
@@ -30,19 +30,11 @@ def split_alpha(image: np.ndarray, *, truncate: bool = False) -> tuple[np.ndarra
         raise InputError(f"image must be shaped (H, W) or (H, W, 1/2/3/4), got {image.shape}")
     if colour.shape[0] < 1 or colour.shape[1] < 1:
         raise InputError(f"image is empty (shape {image.shape})")
-    return colour, None if alpha is None else alpha_to_uint8(alpha, truncate=truncate)
+    return colour, None if alpha is None else alpha_to_uint8(alpha)
 
 
-def alpha_to_uint8(alpha: np.ndarray, *, truncate: bool = False) -> np.ndarray:
-    """``uint8`` alpha: uint8 as it is, uint16 scaled to 0..255 and rounded, float 0..1 scaled and clipped.
-
-    ``truncate`` is the page pipeline's conversion, kept as it was: uint16 scaled and rounded down,
-    any other dtype cast to uint8 as it is (a float alpha is not scaled).
-    """
-    if truncate:
-        if alpha.dtype == np.uint16:
-            return (alpha.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-        return alpha.astype(np.uint8)
+def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """``uint8`` alpha: uint8 as it is, uint16 scaled to 0..255 and rounded, float 0..1 scaled and clipped."""
     if alpha.dtype == np.uint8:
         return alpha
     if alpha.dtype == np.uint16:

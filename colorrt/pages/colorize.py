@@ -176,7 +176,7 @@ class PageColorizer:
     def _start(self, job: _PageJob, page: np.ndarray) -> list[_PanelItem]:
         """Analyse a page: pass it through if it is in colour, else find and letterbox its panels."""
         try:
-            colour, job.alpha = split_alpha(np.asarray(page), truncate=True)
+            colour, job.alpha = split_alpha(np.asarray(page))
             if not self.options.force and is_color_page(colour):
                 job.result = PageResult(_as_rgb(colour, job.alpha), "passed")
                 return []

@@ -132,6 +132,9 @@ def test_16_bit_grey_and_rgba_pages(engine) -> None:
     rgba = np.dstack([np.repeat(page[..., None], 3, 2), alpha])
     out = PageColorizer(engine).colorize(rgba).image
     assert out.shape == (300, 220, 4) and np.array_equal(out[..., 3], alpha)
+    float_rgba = np.dstack([np.repeat(page[..., None] / 255.0, 3, 2), np.full(page.shape, 0.5)])
+    out = PageColorizer(engine).colorize(float_rgba).image  # alpha scaled as the runtime does (was 0)
+    assert np.all(out[..., 3] == 128)
 
 
 def _character_means(pages, results) -> np.ndarray:
