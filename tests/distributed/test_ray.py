@@ -211,14 +211,14 @@ def test_models_are_checked_on_the_driver(model: Path, tmp_path: Path):
 def test_errors_from_workers_come_back_as_colorrt_errors():
     import ray
 
-    from colorrt.distributed.ray import _ray_errors
+    from colorrt.distributed.ray.cluster import ray_errors
 
     with pytest.raises(ModelError, match="bad weights"):
-        with _ray_errors(ray):
+        with ray_errors(ray):
             raise ray.exceptions.RayTaskError("MapBatches", "traceback", ModelError("bad weights"))
     died = ray.exceptions.ActorDiedError()
     with pytest.raises(BackendError, match="the Ray job failed"):
-        with _ray_errors(ray):
+        with ray_errors(ray):
             raise died
 
 
