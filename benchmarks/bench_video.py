@@ -160,7 +160,7 @@ def _deoldify_style(runtime, clip: Path, folder: Path) -> dict[str, float]:
         Image.fromarray(runtime.colorize(image)).save(colour / file.name, quality=95)
     with av.open(str(folder / "out.mp4"), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = image.shape[1], image.shape[0], "yuv420p"
         for file in sorted(colour.glob("*.jpg")):
             out.mux(stream.encode(av.VideoFrame.from_image(Image.open(file))))
         out.mux(stream.encode(None))
