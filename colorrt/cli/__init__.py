@@ -70,6 +70,13 @@ PLUGIN_COMMANDS: dict[str, PluginCommand] = {
         "scale",
         "write a model into an NVIDIA Triton Inference Server model repository",
     ),
+    "serve": PluginCommand(
+        "colorrt.cli.serve",
+        "add_arguments",
+        "run",
+        "serve",
+        "serve colorization over HTTP/gRPC with a Triton Inference Server (dynamic batching)",
+    ),
 }
 
 
