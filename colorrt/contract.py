@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from colorrt.errors import ContractError
+from colorrt.modelfile import metadata, set_metadata
 
 InputSpace = Literal["L", "gray_rgb", "L_hints"]
 OutputKind = Literal["ab", "rgb", "ab_bins"]
@@ -260,12 +261,7 @@ def preset(name: str) -> ColorContract:
 
 def write_to_onnx(model: Any, contract: ColorContract) -> None:
     """Store the contract in an ``onnx.ModelProto``'s metadata_props (replacing an older one)."""
-    props = [p for p in model.metadata_props if p.key != METADATA_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(props)
-    entry = model.metadata_props.add()
-    entry.key = METADATA_KEY
-    entry.value = contract.to_json()
+    set_metadata(model, {METADATA_KEY: contract.to_json()})
 
 
 def chosen_contract(
@@ -284,7 +280,5 @@ def chosen_contract(
 
 def read_from_onnx(model: Any) -> ColorContract | None:
     """The contract stored in an ``onnx.ModelProto``, or None when it carries none."""
-    for prop in model.metadata_props:
-        if prop.key == METADATA_KEY:
-            return ColorContract.from_json(prop.value)
-    return None
+    stored = metadata(model).get(METADATA_KEY)
+    return None if stored is None else ColorContract.from_json(stored)

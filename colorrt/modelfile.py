@@ -9,6 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# Written by colorrt.calibration into FP16 / INT8 files and read by the engines.
+PRECISION_KEY = "colorrt.precision"  # "fp32" / "fp16" / "int8"
+TARGET_KEY = "colorrt.quant_target"  # INT8 only: "tensorrt" / "cpu"
+FACTS_KEY = "colorrt.quantization"  # JSON record of how the file was converted
+
 
 def metadata(proto: Any) -> dict[str, str]:
     """The model's metadata_props as a dictionary."""

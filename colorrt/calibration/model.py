@@ -1,5 +1,5 @@
 """ONNX plumbing shared by the FP16 and INT8 conversions: load and check the FP32 source, find the
-model's head, write precision metadata, save atomically.
+model's head, write precision metadata (through :mod:`colorrt.modelfile`), save atomically.
 
 A converted file keeps the source's colour contract and gains two metadata entries:
 ``colorrt.precision`` (``fp32`` / ``fp16`` / ``int8``) and, for INT8, ``colorrt.quant_target``
@@ -14,17 +14,16 @@ import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from colorrt.contract import ColorContract, write_to_onnx
+from colorrt.engines.onnxruntime import load_onnx, resolve_contract
 from colorrt.errors import InputError, ModelError
+from colorrt.modelfile import FACTS_KEY, PRECISION_KEY, TARGET_KEY, metadata, set_metadata
 
-PRECISION_KEY = "colorrt.precision"
-TARGET_KEY = "colorrt.quant_target"
-FACTS_KEY = "colorrt.quantization"
 PRECISIONS = ("fp32", "fp16", "int8")
 # Layers with weights: the head of a model is everything after the last of them on the way to an output.
 WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm"})
@@ -50,8 +49,6 @@ def load_source(path: str | os.PathLike[str], contract: ColorContract | str | No
         ModelError: not a readable ONNX file, already FP16 / INT8, or not one image input and output.
         ContractError: no contract stored and none given (``contract`` may be a preset name).
     """
-    from colorrt.engines.onnxruntime import load_onnx, resolve_contract
-
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise ModelError(
@@ -119,20 +116,6 @@ def _single_io(proto: Any, path: Path) -> tuple[str, str]:
                 f"{len(tensor.shape.dim)} dims"
             )
     return source.name, result.name
-
-
-def metadata(proto: Any) -> dict[str, str]:
-    """The model's metadata_props as a dictionary."""
-    return {p.key: p.value for p in proto.metadata_props}
-
-
-def set_metadata(proto: Any, entries: Mapping[str, str | None]) -> None:
-    """Set (or, for None values, remove) metadata_props entries, keeping the others in order."""
-    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in entries]
-    del proto.metadata_props[:]
-    for key, value in kept + [(k, v) for k, v in entries.items() if v is not None]:
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
 
 
 def stamp(

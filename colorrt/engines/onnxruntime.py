@@ -17,6 +17,7 @@ import numpy as np
 from colorrt.contract import PRESETS, ColorContract, chosen_contract, read_from_onnx
 from colorrt.engines.base import Engine
 from colorrt.errors import BackendError, ContractError, ModelError
+from colorrt.modelfile import PRECISION_KEY, metadata
 
 # ONNX Runtime type strings → NumPy dtypes the engine feeds and returns.
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
@@ -59,7 +60,7 @@ class OnnxRuntimeEngine(Engine):
         self.device = _resolve_device(device)
         model = load_onnx(self.path)
         self.opset = _default_opset(model)
-        self.metadata = {p.key: p.value for p in model.metadata_props}
+        self.metadata = metadata(model)
         self.contract = resolve_contract(model, contract, self.path)
         self.threads = threads if threads is not None else physical_cores()
         self._session = _create_session(self.path, self.threads)
@@ -76,8 +77,6 @@ class OnnxRuntimeEngine(Engine):
         """What the model computes in: ``"fp32"``, ``"fp16"`` or ``"int8"`` as stamped by
         colorrt.calibration (whose FP16 and INT8 files keep float32 inputs), else the input dtype
         (``"fp32"``, ``"fp16"`` or ``"fp64"``)."""
-        from colorrt.calibration.model import PRECISION_KEY
-
         stored = self.metadata.get(PRECISION_KEY)
         return stored or {np.float32: "fp32", np.float16: "fp16", np.float64: "fp64"}[self.input_dtype]
 
@@ -163,7 +162,7 @@ def describe_onnx(path: str | os.PathLike[str]) -> OnnxDescription:
         ir_version=model.ir_version,
         producer=" ".join(p for p in (model.producer_name, model.producer_version) if p),
         precision=_weight_precision(model, onnx.TensorProto),
-        metadata={p.key: p.value for p in model.metadata_props},
+        metadata=metadata(model),
         size_bytes=path.stat().st_size,
     )
 

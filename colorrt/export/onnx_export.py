@@ -27,6 +27,7 @@ import colorrt
 from colorrt.calibration.model import save_atomically
 from colorrt.contract import ColorContract, write_to_onnx
 from colorrt.errors import InputError, ModelError, require
+from colorrt.modelfile import set_metadata
 from colorrt.models.registry import ArchSpec, build_model, get_arch
 
 if TYPE_CHECKING:
@@ -125,9 +126,8 @@ def export(
     _check_model(proto)
     weights_id = _weights_id(weights)
     write_to_onnx(proto, contract)
-    _set_metadata(proto, ARCH_KEY, arch)
     facts = _export_facts(spec, weights_id, opset, chosen, seed if random_init else None, options)
-    _set_metadata(proto, EXPORT_KEY, facts)
+    set_metadata(proto, {ARCH_KEY: arch, EXPORT_KEY: facts})
     error = _parity(proto, module, sample, contract, tolerance, arch) if check else None
     if error is not None:
         log.info("%s: parity vs torch, max abs error %.3g", arch, error)
@@ -340,14 +340,6 @@ def _export_facts(
     if seed is not None:
         facts["seed"] = seed
     return json.dumps(facts, sort_keys=True, default=str)
-
-
-def _set_metadata(proto: onnx.ModelProto, key: str, value: str) -> None:
-    kept = [p for p in proto.metadata_props if p.key != key]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = key, value
 
 
 def _parity(
