@@ -1,13 +1,19 @@
-"""ONNX ``metadata_props`` read and write: the one place that touches them.
+"""ONNX model files: ``metadata_props`` read and write (the one place that touches them), atomic save.
 
 A colorrt model file describes itself through these entries (the colour contract, provenance,
-precision facts). Functions take an ``onnx.ModelProto``; ``onnx`` itself is imported by the caller.
+precision facts). Functions take an ``onnx.ModelProto``; ``onnx`` itself is imported by the caller,
+except by :func:`save`, which writes a model file atomically.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from colorrt.atomic import replaced_when_done
+from colorrt.errors import InputError
 
 # Written by colorrt.calibration into FP16 / INT8 files and read by the engines.
 PRECISION_KEY = "colorrt.precision"  # "fp32" / "fp16" / "int8"
@@ -27,3 +33,20 @@ def set_metadata(proto: Any, entries: Mapping[str, str | None]) -> None:
     for key, value in kept + [(k, v) for k, v in entries.items() if v is not None]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
+
+
+def save(proto: Any, path: str | os.PathLike[str]) -> Path:
+    """Save an ``onnx.ModelProto`` to ``path`` atomically (temporary name, then rename).
+
+    Raises:
+        InputError: the file cannot be written.
+    """
+    import onnx
+
+    path = Path(path)
+    try:
+        with replaced_when_done(path) as temp:
+            onnx.save_model(proto, str(temp))
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e}", "check the folder exists and is writable") from e
+    return path

@@ -28,8 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from colorrt.atomic import replaced_when_done
 from colorrt.calibration import model as onnx_model
 from colorrt.contract import ColorContract
+from colorrt.modelfile import save as save_model
 
 DEFAULT_KEEP_FP32_OPS = (
     "InstanceNormalization",
@@ -70,7 +72,7 @@ def convert_fp16(
     """
     source = onnx_model.load_source(src, contract)
     dst = onnx_model.check_destination(dst, source.path)
-    with onnx_model.replaced_when_done(dst, "fp16") as temp:
+    with replaced_when_done(dst, ".onnx") as temp:
         write_fp16(
             source,
             temp,
@@ -121,7 +123,7 @@ def write_fp16(
         "seconds": round(time.perf_counter() - started, 2),
     }
     onnx_model.stamp(converted, source.contract, "fp16", None, facts)
-    onnx_model.save_atomically(converted, out)
+    save_model(converted, out)
     onnx_model.check_runs(out)
     return facts
 

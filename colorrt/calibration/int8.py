@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from colorrt.atomic import replaced_when_done
 from colorrt.calibration import model as onnx_model
 from colorrt.calibration.dataset import DEFAULT_MAX_SAMPLES, CalibrationSet, load_calibration_set
 from colorrt.calibration.qdq import (  # noqa: F401  (QdqSummary and TARGET_SPECS: for int8.X users)
@@ -51,6 +52,7 @@ from colorrt.calibration.qdq import (  # noqa: F401  (QdqSummary and TARGET_SPEC
 )
 from colorrt.contract import ColorContract
 from colorrt.errors import InputError
+from colorrt.modelfile import save as save_model
 
 METHODS = ("entropy", "minmax", "percentile")
 # Percentile: the best, or within 0.02 CIEDE2000 of the best, on every model and target measured
@@ -178,7 +180,7 @@ def quantize_int8(
         calibration = calib
     else:
         calibration = load_calibration_set(calib, source.contract, max_samples=max_samples, seed=seed)
-    with onnx_model.replaced_when_done(dst, "int8") as temp:
+    with replaced_when_done(dst, ".onnx") as temp:
         write_int8(source, calibration, temp, options)
     return dst
 
@@ -219,7 +221,7 @@ def write_int8(
         extra={"form": _form(options.spec)},
     )
     onnx_model.stamp(proto, source.contract, "int8", options.target, facts.to_dict())
-    onnx_model.save_atomically(proto, out)
+    save_model(proto, out)
     onnx_model.check_runs(out)
     return facts
 

@@ -1,5 +1,5 @@
 """ONNX plumbing shared by the FP16 and INT8 conversions: load and check the FP32 source, find the
-model's head, write precision metadata (through :mod:`colorrt.modelfile`), save atomically.
+model's head, write precision metadata (through :mod:`colorrt.modelfile`), check the result runs.
 
 A converted file keeps the source's colour contract and gains two metadata entries:
 ``colorrt.precision`` (``fp32`` / ``fp16`` / ``int8``) and, for INT8, ``colorrt.quant_target``
@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,35 +252,6 @@ def check_destination(dst: str | os.PathLike[str], src: Path) -> Path:
     if dst.is_dir():
         raise InputError(f"the output {dst} is a folder", "pass a file name such as model.int8.onnx")
     return dst
-
-
-def save_atomically(proto: Any, dst: Path) -> Path:
-    """Save under a temporary name in ``dst``'s folder, then rename over ``dst``."""
-    import onnx
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    temp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        onnx.save_model(proto, str(temp))
-        os.replace(temp, dst)
-    except OSError as e:
-        raise InputError(f"cannot write {dst}: {e}", "check the folder exists and is writable") from e
-    finally:
-        temp.unlink(missing_ok=True)
-    return dst
-
-
-@contextlib.contextmanager
-def replaced_when_done(dst: Path, tag: str) -> Iterator[Path]:
-    """Yield a hidden temporary file beside ``dst`` (same filesystem, so a rename is atomic) and rename
-    it over ``dst`` when the block succeeds; on any error the temporary file is removed."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    temp = dst.with_name(f".{dst.stem}.{tag}.{uuid.uuid4().hex[:8]}.onnx")
-    try:
-        yield temp
-        os.replace(temp, dst)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def check_runs(path: Path) -> None:

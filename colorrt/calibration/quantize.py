@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from colorrt.atomic import replaced_when_done
 from colorrt.calibration import model as onnx_model
 from colorrt.calibration.dataset import (
     DEFAULT_MAX_SAMPLES,
@@ -126,7 +127,7 @@ def quantize(
     calibration, held_out = _samples(
         source, precision, report, calib, eval_source, max_samples, report_samples, seed, say
     )
-    with onnx_model.replaced_when_done(dst, precision) as temp:
+    with replaced_when_done(dst, ".onnx") as temp:
         if precision == "int8":
             say(f"calibrating ({method}, target {target}) on {calibration.describe()} ...")
             facts = write_int8(source, calibration, temp, int8).to_dict()

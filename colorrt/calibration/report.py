@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from colorrt.atomic import write_bytes as atomic_write_bytes
 from colorrt.calibration.dataset import CalibrationSet
-from colorrt.engines.trt_plan import atomic_write_bytes
 from colorrt.errors import ColorRTError, InputError, require
 from colorrt.kernels import pipeline
 

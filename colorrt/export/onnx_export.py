@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import onnx
 
-import colorrt
-from colorrt.calibration.model import save_atomically
+from colorrt._version import __version__
 from colorrt.contract import ColorContract, write_to_onnx
 from colorrt.errors import InputError, ModelError, require
+from colorrt.modelfile import save as save_model
 from colorrt.modelfile import set_metadata
 from colorrt.models.registry import ArchSpec, build_model, get_arch
 
@@ -131,7 +131,7 @@ def export(
     error = _parity(proto, module, sample, contract, tolerance, arch) if check else None
     if error is not None:
         log.info("%s: parity vs torch, max abs error %.3g", arch, error)
-    save_atomically(proto, path)  # the folder was checked before the export
+    save_model(proto, path)  # the folder was checked before the export
     return ExportResult(
         path=path,
         arch=arch,
@@ -326,7 +326,7 @@ def _export_facts(
     import torch
 
     facts: dict[str, Any] = {
-        "colorrt": colorrt.__version__,
+        "colorrt": __version__,
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "opset": opset,
