@@ -19,6 +19,7 @@ from colorrt.engines.base import Engine
 from colorrt.errors import BackendError, MissingDependencyError, ModelError
 
 DEFAULT_MODEL_NAME = "colorrt-default.onnx"
+_SERVED_URL = re.compile(r"(https?|grpcs?):/+")  # a served model's scheme; Path() leaves one "/"
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def get_backend(name: str) -> Backend:
 
 def backend_for(path: Path) -> Backend:
     """The backend that reads model files with this suffix."""
-    if re.match(r"(https?|grpcs?):/", str(path)):  # Path() folds "http://" into "http:/"
+    if model_url(path) is not None:
         return BACKENDS["triton"]
     suffix = path.suffix.lower()
     for candidate in BACKENDS.values():
@@ -110,6 +111,16 @@ def backend_for(path: Path) -> Backend:
         f"cannot tell which backend runs {path} from its suffix {suffix or '(none)'!r}",
         f"known suffixes: {known}; or pass --backend",
     )
+
+
+def model_url(model: str | os.PathLike[str] | None) -> str | None:
+    """The URL of a model served over the network (``http://host:8000/name``, ``grpc://...``: the
+    triton backend), with the ``//`` that ``Path()`` folds into ``/`` put back; None for a model file."""
+    if model is None:
+        return None
+    text = os.fspath(model)
+    match = _SERVED_URL.match(text)
+    return None if match is None else f"{match.group(1)}://{text[match.end() :]}"
 
 
 def default_model_path() -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from colorrt.contract import ColorContract
-from colorrt.engines.registry import BACKENDS, default_model_path
+from colorrt.engines.registry import BACKENDS, default_model_path, model_url
 from colorrt.errors import BackendError, ColorRTError, ContractError, InputError, require
 from colorrt.runtime.runtime import Runtime
 
@@ -85,7 +85,7 @@ class ClusterSpec:
 
     def worker_runtime(self, runtime: RuntimeSpec) -> RuntimeSpec:
         """The runtime spec with CPU threads matched to the CPUs an actor reserves."""
-        served = runtime.model is not None and "://" in runtime.model  # a Triton URL: no local threads
+        served = model_url(runtime.model) is not None  # a Triton URL: no local threads
         if runtime.threads is not None or served or self.gpus(runtime) > 0:
             return runtime
         return replace(runtime, threads=max(1, int(self.cpus_per_worker)))
@@ -118,7 +118,7 @@ def ray_session(address: str | None) -> Iterator[Any]:
 
 def check_model(spec: RuntimeSpec) -> None:
     """Fail on the driver, before any actor starts, when the model file is missing or has no contract."""
-    if spec.model is not None and "://" in spec.model:
+    if model_url(spec.model) is not None:
         from colorrt.distributed.triton import TritonURL
 
         TritonURL.parse(spec.model)  # the server itself is checked by each actor
@@ -214,10 +214,7 @@ def absolute(path: str | os.PathLike[str]) -> Path:
 def _model_path(model: str | os.PathLike[str] | None) -> str | None:
     if model is None:
         return None
-    text = os.fspath(model)
-    if re.match(r"(https?|grpcs?):/", text):  # a served model (triton backend); Path() folds "//" to "/"
-        return re.sub(r"^([a-z]+):/+", r"\1://", text)
-    return str(absolute(text))
+    return model_url(model) or str(absolute(model))
 
 
 def quiet_progress(ray: Any) -> None:

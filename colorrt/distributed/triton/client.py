@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from colorrt.contract import ColorContract, preset
+from colorrt.contract import ColorContract, chosen_contract
 from colorrt.distributed.triton.config import CONTRACT_PARAMETER, EXTRA
 from colorrt.engines.base import Engine
+from colorrt.engines.registry import model_url
 from colorrt.errors import BackendError, ContractError, InputError, ModelError, require
 
 _NUMPY_TYPES = {"TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_FP64": np.float64}
@@ -32,7 +33,8 @@ class TritonURL:
         """Parse a model URL; ``Path`` mangling (``http:/host``) and the KServe form
         ``/v2/models/NAME[/versions/N]`` are accepted."""
         raw = os.fspath(text)
-        match = re.fullmatch(r"(https?|grpcs?):/+([^/]+)/(.+)", raw.strip())
+        url = model_url(raw.strip())
+        match = None if url is None else re.fullmatch(r"(\w+)://([^/]+)/(.+)", url)
         if match is None:
             raise InputError(
                 f"{raw!r} is not a Triton model URL",
@@ -142,18 +144,14 @@ class TritonEngine(Engine):
     def _resolve_contract(
         self, override: ColorContract | str | None, config: dict[str, Any]
     ) -> ColorContract:
-        if isinstance(override, str):
-            contract = preset(override)
-        elif override is not None:
-            contract = override
-        else:
-            stored = config.get("parameters", {}).get(CONTRACT_PARAMETER, {}).get("string_value")
-            if not stored:
-                raise ContractError(
-                    f"served model {self.url.model!r} has no {CONTRACT_PARAMETER} parameter in its config",
-                    "export it with colorrt export-triton, or pass --contract NAME",
-                )
-            contract = ColorContract.from_json(stored)
+        stored = config.get("parameters", {}).get(CONTRACT_PARAMETER, {}).get("string_value")
+        contract = chosen_contract(
+            override,
+            # read only when needed: an override stands even beside a stored contract that is stale
+            ColorContract.from_json(stored) if stored and override is None else None,
+            f"served model {self.url.model!r} has no {CONTRACT_PARAMETER} parameter in its config",
+            "export it with colorrt export-triton, or pass --contract NAME",
+        )
         inputs = config.get("input", [])
         outputs = config.get("output", [])
         if len(inputs) == 1 and contract.input_name != inputs[0]["name"]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from colorrt._version import __version__
 from colorrt.contract import PRESETS, ColorContract, chosen_contract
 from colorrt.distributed.triton.config import CONTRACT_PARAMETER, TritonModelConfig, TritonTensor
 from colorrt.errors import ContractError, InputError, ModelError
@@ -289,8 +290,6 @@ def _preferred(max_batch_size: int) -> tuple[int, ...]:
 def _config(
     name: str, platform: str, layout: _Layout, instances: int, kind: str, source: Path
 ) -> TritonModelConfig:
-    from colorrt import __version__
-
     return TritonModelConfig(
         name=name,
         platform=platform,
