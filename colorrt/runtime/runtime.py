@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,10 +158,52 @@ class Runtime:
         with progress_bar(len(files), enabled=progress, desc="colorize") as bar:
             for chunk in _chunks(files, self.batch_size):
                 pairs = [(src_dir / f, dst_dir / f) for f in chunk]
-                self._colorize_files(pairs, report, inputs)
+                self.colorize_pairs(pairs, report, inputs=inputs)
                 bar.update(len(chunk))
         report.failed.sort()
         report.seconds = time.perf_counter() - start
+        return report
+
+    def colorize_pairs(
+        self,
+        pairs: Sequence[tuple[Path, Path]],
+        report: BatchReport | None = None,
+        *,
+        inputs: Collection[Path] = (),
+        isolate_failures: bool = False,
+    ) -> BatchReport:
+        """Colorize image files ``(src, dst)`` as one batch, each output written atomically; the files
+        are counted in ``report`` (a new one when None), which is returned.
+
+        Failure policy: a file that cannot be read or written, an output suffix with no image format,
+        or an output whose resolved path is one of ``inputs`` is listed in ``report.failed`` with why,
+        and the other files go on. An error while running the model is raised (it would fail every
+        file), unless ``isolate_failures``: then the files are run one at a time and those the model
+        fails on are listed too (a Ray worker does this, so one file cannot fail its whole batch).
+        """
+        report = BatchReport() if report is None else report
+        ready: list[tuple[Path, Path, _Prepared]] = []
+        for src, dst in pairs:
+            try:
+                if inputs and dst.resolve() in inputs:
+                    raise InputError(
+                        f"output {dst} would overwrite an input file", "use a separate output folder"
+                    )
+                format_for(dst)  # an unwritable suffix fails before any work
+                ready.append((src, dst, self._prepare(read_image(src), None)))
+            except ColorRTError as e:
+                report.failed.append((src, str(e)))
+        prepared = [item for _, _, item in ready]
+        colours = self._run_isolated(prepared) if isolate_failures else self._run_grouped(prepared)
+        for (src, dst, _), colour in zip(ready, colours, strict=True):
+            if isinstance(colour, ColorRTError):
+                report.failed.append((src, str(colour)))
+                continue
+            try:
+                write_image(dst, colour)
+                report.done += 1
+            except ColorRTError as e:
+                report.failed.append((src, str(e)))
         return report
 
     def colorize_video(self, src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Any:
@@ -222,26 +264,18 @@ class Runtime:
             f"contract={self.contract.name}, batch_size={self.batch_size})"
         )
 
-    def _colorize_files(self, pairs: list[tuple[Path, Path]], report: BatchReport, inputs: set[Path]) -> None:
-        """Read, colorize and write one batch of files, recording each failure and moving on."""
-        ready: list[tuple[Path, Path, _Prepared]] = []
-        for src, dst in pairs:
-            try:
-                if dst.resolve() in inputs:
-                    raise InputError(
-                        f"output {dst} would overwrite an input file", "use a separate output folder"
-                    )
-                format_for(dst)
-                ready.append((src, dst, self._prepare(read_image(src), None)))
-            except ColorRTError as e:
-                report.failed.append((src, str(e)))
-        colours = self._run_grouped([p for _, _, p in ready])
-        for (src, dst, _), colour in zip(ready, colours, strict=True):
-            try:
-                write_image(dst, colour)
-                report.done += 1
-            except ColorRTError as e:
-                report.failed.append((src, str(e)))
+    def _run_isolated(self, prepared: list[_Prepared]) -> list[np.ndarray | ColorRTError]:
+        """:meth:`_run_grouped`; when that fails, image by image, so each failure is pinned on its image."""
+        try:
+            return self._run_grouped(prepared)
+        except ColorRTError:
+            results: list[np.ndarray | ColorRTError] = []
+            for item in prepared:
+                try:
+                    results.append(self._run_grouped([item])[0])
+                except ColorRTError as e:
+                    results.append(e)
+            return results
 
     def _prepare(self, array: np.ndarray, hints: np.ndarray | None) -> _Prepared:
         colour, alpha = split_alpha(array)

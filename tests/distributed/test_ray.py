@@ -23,15 +23,18 @@ from colorrt.distributed.ray import (
     ClusterSpec,
     RuntimeSpec,
     check_model,
+    colorize_files,
     find_cuts,
     keyframe_pts,
     plan_chunks,
     plan_segments,
     scan_chunk,
 )
+from colorrt.engines.base import Engine
 from colorrt.errors import BackendError, ContractError, InputError, ModelError
 from colorrt.io.images import list_images, read_image
 from colorrt.io.video import VideoReader
+from colorrt.runtime.options import DEFAULT_TEMPORAL
 from colorrt.runtime.runtime import Runtime
 from colorrt.runtime.temporal import SceneCutDetector
 from colorrt.runtime.video_job import colorize_video
@@ -192,7 +195,7 @@ def test_cli_video_flags_reach_colorize_video_ray() -> None:
     args = build_parser().parse_args(
         ["colorize", "f.mp4", "-o", "o.mkv", "--ray", "--codec", "hevc", "--crf", "20", "--preset", "fast"]
     )
-    assert _video_flags(args) == {"codec": "hevc", "crf": 20, "preset": "fast", "temporal": 0.6}
+    assert _video_flags(args) == {"codec": "hevc", "crf": 20, "preset": "fast", "temporal": DEFAULT_TEMPORAL}
     assert set(VIDEO_FLAGS) <= set(inspect.signature(colorize_video_ray).parameters)
 
 
@@ -237,6 +240,42 @@ def _image_folder(root: Path) -> Path:
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (src / "notes.txt").write_text("not an image")
     return src
+
+
+class _RefusesShape(Engine):
+    """The test model's engine, failing on one render shape (a model that breaks on some inputs)."""
+
+    name = "refuses-shape"
+
+    def __init__(self, engine: Engine, shape: tuple[int, int]) -> None:
+        self.engine, self.shape, self.contract = engine, shape, engine.contract
+
+    def _infer_impl(self, batch: np.ndarray) -> np.ndarray:
+        if tuple(batch.shape[2:]) == self.shape:
+            raise BackendError(f"cannot run {self.shape}")
+        return self.engine.infer(batch)
+
+
+def test_a_model_failure_stops_a_folder_run_but_a_ray_worker_lists_it(model: Path, tmp_path: Path):
+    """One folder logic (Runtime.colorize_pairs), two failure policies for the model's errors."""
+    src = _image_folder(tmp_path)
+    plain = Runtime(model)
+    sizes = {name: read_image(src / name).shape[:2] for name in list_images(src) if name.name != "broken.png"}
+    bad = plain.contract.render_shape(*sizes[Path("sub/alpha.png")])
+    assert [plain.contract.render_shape(*s) for s in sizes.values()].count(bad) == 1
+    runtime = Runtime(_RefusesShape(plain.engine, bad))
+    pairs = [(src / name, tmp_path / "out" / name) for name in list_images(src)]
+    with pytest.raises(BackendError, match="cannot run"):
+        runtime.colorize_pairs(pairs)
+    assert not (tmp_path / "out").exists()  # nothing is written before the model ran on every file
+    errors = colorize_files(runtime, pairs)
+    failed = {s.relative_to(src).as_posix(): e for (s, _), e in zip(pairs, errors, strict=True) if e}
+    assert sorted(failed) == ["broken.png", "sub/alpha.png"] and "cannot run" in failed["sub/alpha.png"]
+    assert len(list_images(tmp_path / "out")) == 4
+    plain.colorize_folder(src, tmp_path / "plain", progress=False)
+    for name in sizes.keys() - {Path("sub/alpha.png")}:  # the others as a plain run colours them
+        expected = read_image(tmp_path / "plain" / name)
+        assert np.array_equal(read_image(tmp_path / "out" / name), expected), name
 
 
 @needs_ray

@@ -9,10 +9,11 @@ Every worker is a Ray Data actor (:class:`ImageColorizer`, :class:`SegmentColori
 :class:`~colorrt.Runtime` when it starts and keeps it for every batch, used through
 ``Dataset.map_batches(cls, compute=ray.data.ActorPoolStrategy(size=N), num_gpus=..., batch_size=...)``.
 
-Images and pages: rows are relative file names; each actor reads its files with
-:func:`~colorrt.io.images.read_image`, colorizes them and writes them with
-:func:`~colorrt.io.images.write_image` under the same relative name (Ray's own writers would invent
-names). The result is the same as :meth:`Runtime.colorize_folder`, file for file.
+Images and pages: rows are relative file names; each actor colorizes its files with
+:meth:`Runtime.colorize_pairs`, the folder logic of :meth:`Runtime.colorize_folder`, writing them
+under the same relative names (Ray's own writers would invent names). The result is the same as
+:meth:`Runtime.colorize_folder`, file for file; a file the model fails on is listed in the report
+where a single-process run stops.
 
 Films: the colorization of a frame depends on the frames before it (temporal smoothing and
 scene-cut detection), so a film is cut where that dependence ends, at scene cuts:

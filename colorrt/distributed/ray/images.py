@@ -21,8 +21,7 @@ from colorrt.distributed.ray.cluster import (
     ray_session,
     ray_specs,
 )
-from colorrt.errors import ColorRTError, InputError
-from colorrt.io.images import format_for, read_image, write_image
+from colorrt.errors import InputError
 from colorrt.runtime.runtime import BatchReport, Runtime
 
 
@@ -45,39 +44,14 @@ class ImageColorizer:
 
 
 def colorize_files(runtime: Runtime, pairs: Sequence[tuple[Path, Path]]) -> list[str]:
-    """Colorize ``(src, dst)`` files with one runtime; one entry per pair: "" or why it failed."""
-    errors = [""] * len(pairs)
-    images: dict[int, np.ndarray] = {}
-    for i, (src, dst) in enumerate(pairs):
-        try:
-            format_for(dst)  # an unwritable suffix fails before any work
-            images[i] = read_image(src)
-        except ColorRTError as e:
-            errors[i] = str(e)
-    for i, colour in _colorize_each(runtime, images).items():
-        if isinstance(colour, str):
-            errors[i] = colour
-            continue
-        try:
-            write_image(pairs[i][1], colour)
-        except ColorRTError as e:
-            errors[i] = str(e)
-    return errors
+    """Colorize ``(src, dst)`` files with one runtime; one entry per pair: "" or why it failed.
 
-
-def _colorize_each(runtime: Runtime, images: dict[int, np.ndarray]) -> dict[int, np.ndarray | str]:
-    """Colorize as one batch; when that fails, image by image so the failure is pinned on its file."""
-    keys = list(images)
-    try:
-        return dict(zip(keys, runtime.colorize_batch([images[k] for k in keys]), strict=True))
-    except ColorRTError:
-        results: dict[int, np.ndarray | str] = {}
-        for key in keys:
-            try:
-                results[key] = runtime.colorize(images[key])
-            except ColorRTError as e:
-                results[key] = str(e)
-        return results
+    :meth:`Runtime.colorize_pairs` with ``isolate_failures``: a file the model fails on is listed
+    like an unreadable one instead of failing the whole Ray block.
+    """
+    report = runtime.colorize_pairs(pairs, isolate_failures=True)
+    why = {src: message for src, message in report.failed}
+    return [why.get(src, "") for src, _ in pairs]
 
 
 def colorize_folder_ray(
