@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from colorrt.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
 from colorrt.errors import InputError
 from colorrt.io.video import VIDEO_SUFFIXES
+from colorrt.runtime.options import DEFAULT_TEMPORAL
 
 if TYPE_CHECKING:
     from colorrt.runtime import Runtime
@@ -43,7 +44,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "--preset", default=None, help="h264/hevc speed preset: ultrafast .. veryslow (default medium)"
     )
     video.add_argument(
-        "--temporal", type=float, default=0.6, help="chroma smoothing over time, 0 (off) .. <1 (default 0.6)"
+        "--temporal",
+        type=float,
+        default=DEFAULT_TEMPORAL,
+        help=f"chroma smoothing over time, 0 (off) .. <1 (default {DEFAULT_TEMPORAL})",
     )
     video.add_argument("--resume", action="store_true", help="continue an interrupted job")
     video.add_argument("--decoder", default="pyav", choices=("pyav", "dali"), help="video decoder")

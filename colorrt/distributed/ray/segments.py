@@ -5,20 +5,22 @@ here: the actors in :mod:`colorrt.distributed.ray.video` call these)."""
 from __future__ import annotations
 
 import os
-import secrets
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from colorrt.atomic import temporary_name
 from colorrt.distributed.ray.scan import Chunk, CutPlan, frames_in
 from colorrt.errors import ColorRTError
 from colorrt.runtime.runtime import Runtime
+from colorrt.runtime.segments import FrameTag, SegmentRecord
 from colorrt.runtime.temporal import DetectorState, SceneCutDetector, StabilizerState, TemporalState
 
 
@@ -43,16 +45,24 @@ class Segment:
 
 @dataclass
 class SegmentResult:
-    """What an actor did with one segment."""
+    """What an actor did with one segment.
+
+    ``record`` is the file it wrote, as a video job's manifest records a finished segment (None when
+    the segment decoded no frame: no file). Its ``first_index`` counts from the film's first frame
+    for segments planned from a scan; with smoothing off, frames are not counted across segments and
+    it counts from the segment's own first frame.
+    """
 
     number: int
-    file: str
-    frames: int
-    first_pts: int | None
-    last_pts: int | None
-    cuts: list[int]
-    warnings: list[str]
-    seconds: float
+    record: SegmentRecord | None = None
+    cuts: list[int] = field(default_factory=list)  # frame indices that start a scene
+    warnings: list[str] = field(default_factory=list)  # damaged input, with timestamps
+    seconds: float = 0.0
+
+    @property
+    def frames(self) -> int:
+        """Frames colorized into the segment's file."""
+        return 0 if self.record is None else self.record.frames
 
 
 def plan_segments(plan: CutPlan, time_base: Fraction, seconds: float, suffix: str) -> list[Segment]:
@@ -100,32 +110,38 @@ class FilmJob:
 
 def colorize_segment(runtime: Runtime, job: FilmJob, segment: Segment) -> SegmentResult:
     """Colorize one segment into ``job.work_dir / segment.file`` (written atomically)."""
-    import warnings
-
-    from colorrt.io.video import SegmentWriter, VideoDamageWarning
+    from colorrt.io.video import VideoDamageWarning
 
     start = time.perf_counter()
-    result = SegmentResult(segment.number, segment.file, 0, None, None, [], [], 0.0)
-    path = job.work_dir / segment.file
-    temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    writer = None
+    result = SegmentResult(segment.number)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", VideoDamageWarning)
+        colorized = _colorized_frames(runtime, job, segment)
+        result.record = _encode(colorized, job, job.work_dir / segment.file, result.cuts)
+    result.warnings = [str(w.message) for w in caught if issubclass(w.category, VideoDamageWarning)]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _encode(colorized: Iterator[Any], job: FilmJob, path: Path, cuts: list[int]) -> SegmentRecord | None:
+    """Encode colorized frames into ``path`` under a temporary name, renamed when complete; the
+    frames that start a scene are added to ``cuts``. None (and no file) when there is no frame."""
+    from colorrt.io.video import SegmentWriter
+
+    temp = temporary_name(path, path.suffix)
+    writer, record = None, None
     try:
-        with (
-            warnings.catch_warnings(record=True) as caught,
-            closing(_colorized_frames(runtime, job, segment)) as colorized,
-        ):
-            warnings.simplefilter("always", VideoDamageWarning)
+        with closing(colorized):
             for frame in colorized:
-                index, pts = frame.tag
+                tag: FrameTag = frame.tag
                 if writer is None:
-                    writer = SegmentWriter(temp, job.settings, job.info, pts)
-                    result.first_pts = pts
-                writer.write(frame.image, pts)
-                result.frames += 1
-                result.last_pts = pts
+                    writer = SegmentWriter(temp, job.settings, job.info, tag.pts)
+                    record = SegmentRecord(path.name, tag.index, 0, tag.pts, tag.pts, None)
+                writer.write(frame.image, tag.pts)
+                record.frames += 1
+                record.last_pts = tag.pts
                 if frame.cut:
-                    result.cuts.append(index)
-        result.warnings = [str(w.message) for w in caught if issubclass(w.category, VideoDamageWarning)]
+                    cuts.append(tag.index)
         if writer is not None:
             writer.close()
             os.replace(temp, path)
@@ -134,8 +150,7 @@ def colorize_segment(runtime: Runtime, job: FilmJob, segment: Segment) -> Segmen
             writer.abort()
         temp.unlink(missing_ok=True)
         raise
-    result.seconds = time.perf_counter() - start
-    return result
+    return record
 
 
 def _colorized_frames(runtime: Runtime, job: FilmJob, segment: Segment) -> Iterator[Any]:
@@ -155,10 +170,10 @@ def _colorized_frames(runtime: Runtime, job: FilmJob, segment: Segment) -> Itera
     yield from Pipeline(_tagged(frames), stages.stages(), queue_size=job.options.queue_size)
 
 
-def _tagged(frames: Iterator[Any]) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+def _tagged(frames: Iterator[Any]) -> Iterator[tuple[FrameTag, np.ndarray]]:
     try:
         for frame in frames:
-            yield (frame.index, frame.pts), frame.image
+            yield FrameTag(frame.index, frame.pts), frame.image
     finally:
         frames.close()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from colorrt.atomic import replaced_when_done
 from colorrt.distributed.ray.cluster import (
     ClusterSpec,
     RuntimeSpec,
@@ -34,7 +35,8 @@ from colorrt.distributed.ray.segments import (
     plan_segments,
 )
 from colorrt.errors import ColorRTError, InputError
-from colorrt.runtime.video_job import VideoReport
+from colorrt.runtime.options import DEFAULT_TEMPORAL, VideoOptions
+from colorrt.runtime.video_job import VideoReport, check_video_paths
 
 SEGMENTS_PER_WORKER = 4  # automatic segment length: about this many segments per worker (load balance)
 MIN_SEGMENT_S = 5.0  # seconds: automatic segments are at least this long (seek + encoder start-up)
@@ -92,7 +94,7 @@ def colorize_video_ray(
     bitrate: int | str | None = None,
     pix_fmt: str | None = None,
     preset: str | None = None,
-    temporal: float = 0.6,
+    temporal: float = DEFAULT_TEMPORAL,
     scene_threshold: float | None = None,
     segment_seconds: float | None = None,
     **options: Any,
@@ -104,70 +106,88 @@ def colorize_video_ray(
     (frame for frame; with a lossy codec the encoded bits differ because segments start elsewhere).
     ``segment_seconds``: shortest segment (segments start only at cuts, so a long shot is never
     split); None picks about 4 segments per worker, 5 to 120 s each. Encoding arguments and
-    ``temporal``/``scene_threshold`` are :func:`~colorrt.runtime.video_job.colorize_video`'s;
-    ``options`` are :func:`ray_specs`'s. Returns a :class:`RayVideoReport`.
+    ``temporal``/``scene_threshold`` are :func:`~colorrt.runtime.video_job.colorize_video`'s
+    (:class:`~colorrt.runtime.options.VideoOptions` fields); ``options`` are :func:`ray_specs`'s.
+    Returns a :class:`RayVideoReport`.
     """
-    from colorrt.io.video import SegmentPart, assemble, check_output, encode_settings, probe
-    from colorrt.runtime.stream import StreamOptions
-    from colorrt.runtime.video_job import check_video_paths
+    from colorrt.io.video import assemble
 
     start = time.perf_counter()
     cluster, spec = ray_specs(model, **options)
     src, dst = absolute(src), absolute(dst)
     check_video_paths(src, dst)
     check_model(spec)
-    info = probe(src)
-    settings = encode_settings(
-        dst,
+    film = VideoOptions(
         codec=codec,
         crf=crf,
         bitrate=bitrate,
         pix_fmt=pix_fmt,
-        size=(info.height, info.width),
         preset=preset,
+        temporal=temporal,
+        scene_threshold=scene_threshold,
     )
-    check_output(dst, settings, info)
-    stream_options = StreamOptions(temporal=temporal, scene_threshold=scene_threshold)
-    seconds = segment_seconds if segment_seconds is not None else _auto_seconds(info, cluster.workers)
+    job = _film_job(src, dst, film)
+    seconds = segment_seconds if segment_seconds is not None else _auto_seconds(job.info, cluster.workers)
     if seconds <= 0:
         raise InputError(f"segment_seconds must be > 0, got {seconds}")
-    work = dst.parent / f".{dst.name}.colorrt-ray"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    job = FilmJob(src, work, info, settings, stream_options)
+    shutil.rmtree(job.work_dir, ignore_errors=True)
+    job.work_dir.mkdir(parents=True)
     try:
         with ray_session(cluster.address) as ray, ray_errors(ray):
             quiet_progress(ray)
-            chunks = plan_chunks(keyframe_pts(src), info.time_base, seconds)
-            scans: list[ChunkScan] = []
-            if temporal > 0:
-                scans = _run_scan(ray, src, chunks, cluster)
-                plan = find_cuts(scans, scene_threshold, stream_options.min_scene_len)
-                segments = plan_segments(plan, info.time_base, seconds, dst.suffix)
-            else:
-                segments = keyframe_segments(chunks, dst.suffix)
+            scans, segments = _plan(ray, job, cluster, seconds, dst.suffix)
             results = _run_segments(ray, job, segments, cluster, spec)
         _check_results(segments, results)
-        parts = [SegmentPart(work / r.file, r.first_pts) for r in results if r.frames]
-        temp = dst.with_name(f".{dst.stem}.colorrt-ray-tmp{dst.suffix}")
-        try:
-            assemble(parts, src, temp, info)
-            os.replace(temp, dst)
-        finally:
-            temp.unlink(missing_ok=True)
+        with replaced_when_done(dst, dst.suffix) as temp:
+            assemble(_parts(job.work_dir, results), src, temp, job.info)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(job.work_dir, ignore_errors=True)
+    return _report(job, dst, scans, results, time.perf_counter() - start)
+
+
+def _film_job(src: Path, dst: Path, film: VideoOptions) -> FilmJob:
+    """The film's facts and encoding, checked before any worker starts; work goes next to ``dst``."""
+    from colorrt.io.video import check_output, encode_settings, probe
+
+    info = probe(src)
+    settings = encode_settings(dst, size=(info.height, info.width), **film.encoding())
+    check_output(dst, settings, info)
+    return FilmJob(src, dst.parent / f".{dst.name}.colorrt-ray", info, settings, film.stream_options())
+
+
+def _plan(
+    ray: Any, job: FilmJob, cluster: ClusterSpec, seconds: float, suffix: str
+) -> tuple[list[ChunkScan], list[Segment]]:
+    """The scans (none without smoothing) and the segments: from scene cuts, else keyframe chunks."""
+    chunks = plan_chunks(keyframe_pts(job.src), job.info.time_base, seconds)
+    if job.options.temporal > 0:
+        scans = _run_scan(ray, job.src, chunks, cluster)
+        plan = find_cuts(scans, job.options.scene_threshold, job.options.min_scene_len)
+        return scans, plan_segments(plan, job.info.time_base, seconds, suffix)
+    return [], keyframe_segments(chunks, suffix)
+
+
+def _parts(work: Path, results: list[SegmentResult]) -> list[Any]:
+    """The segment files to join (``colorrt.io.video.SegmentPart``), in order; empty segments left out."""
+    from colorrt.io.video import SegmentPart
+
+    return [SegmentPart(work / r.record.file, r.record.first_pts) for r in results if r.record is not None]
+
+
+def _report(
+    job: FilmJob, dst: Path, scans: list[ChunkScan], results: list[SegmentResult], seconds: float
+) -> RayVideoReport:
     frames = sum(r.frames for r in results)
     return RayVideoReport(
         segments=[(r.number, r.frames) for r in results],
-        src=src,
+        src=job.src,
         dst=dst,
         complete=True,
         frames=frames,
         frames_this_run=frames,
         resumed_from=0,
-        seconds=time.perf_counter() - start,
-        codec=settings.codec,
+        seconds=seconds,
+        codec=job.settings.codec,
         scene_cuts=sorted(c for r in results for c in r.cuts),
         warnings=[w for s in scans for w in s.warnings] + [w for r in results for w in r.warnings],
     )
