@@ -295,6 +295,7 @@ class GpuBatchLoop:
 
 
 def _pinned(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    # cupyx ships in the CuPy wheel, which GpuBatchLoop already imported (kernels.require_cuda)
     import cupyx
 
     return cupyx.empty_pinned(shape, dtype=dtype)

@@ -7,16 +7,14 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from colorrt.io.video import SegmentWriter
+from colorrt.atomic import replaced_when_done, temporary_name
+from colorrt.io.video import EncodeSettings, SegmentWriter, VideoInfo
 from colorrt.runtime.stages import ColorizedFrame
 from colorrt.runtime.temporal import TemporalState
-
-if TYPE_CHECKING:
-    from colorrt.runtime.video_job import VideoJob
 
 
 @dataclass(frozen=True)
@@ -58,10 +56,9 @@ class WorkDir:
             return None
 
     def save(self, manifest: dict[str, Any]) -> None:
-        """Write the manifest atomically."""
-        tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, self.manifest_path)
+        """Write the manifest atomically (not fsynced: a segment costs a rename, not a disk flush)."""
+        with replaced_when_done(self.manifest_path) as temp:
+            temp.write_text(json.dumps(manifest, indent=1))
 
     def reset(self) -> None:
         """Empty the folder (a fresh start)."""
@@ -79,28 +76,51 @@ class WorkDir:
 
 
 class SegmentEncoder:
-    """Writes colorized frames into numbered segments and records each finished one in the manifest."""
+    """Writes colorized frames into numbered segments and records each finished one in the manifest.
 
-    def __init__(self, job: VideoJob, manifest: dict[str, Any], segments: list[SegmentRecord]) -> None:
-        self.job = job
+    A segment is encoded under a temporary name and renamed when it is closed, so the work folder
+    holds only whole segments under their own names.
+
+    Args:
+        work: the job's work folder.
+        settings: the output's encoding.
+        info: the source video's facts.
+        segment_frames: frames per segment.
+        manifest: the manifest to update (its ``segments`` are rewritten after each segment).
+        segments: the segments finished so far (appended to).
+    """
+
+    def __init__(
+        self,
+        work: WorkDir,
+        settings: EncodeSettings,
+        info: VideoInfo,
+        segment_frames: int,
+        manifest: dict[str, Any],
+        segments: list[SegmentRecord],
+    ) -> None:
+        self.work, self.settings, self.info = work, settings, info
+        self.segment_frames = segment_frames
         self.manifest = manifest
         self.segments = segments
         self.writer: SegmentWriter | None = None
+        self.temp: Path | None = None
         self.current: SegmentRecord | None = None
         self.last_state: TemporalState | None = None
 
     def write(self, frame: ColorizedFrame) -> None:
+        """Encode one frame, starting a segment first and closing it when it is full."""
         tag: FrameTag = frame.tag
         if self.writer is None:
-            number = len(self.segments)
-            path = self.job.work.segment_path(number)
-            self.writer = SegmentWriter(path, self.job.settings, self.job.info, tag.pts)
+            path = self.work.segment_path(len(self.segments))
+            self.temp = temporary_name(path, path.suffix)
+            self.writer = SegmentWriter(self.temp, self.settings, self.info, tag.pts)
             self.current = SegmentRecord(path.name, tag.index, 0, tag.pts, tag.pts, None)
         self.writer.write(frame.image, tag.pts)
         self.current.frames += 1
         self.current.last_pts = tag.pts
         self.last_state = frame.state
-        if self.current.frames >= self.job.segment_frames:
+        if self.current.frames >= self.segment_frames:
             self.close()
 
     def close(self) -> None:
@@ -109,18 +129,20 @@ class SegmentEncoder:
             return
         self.writer.close()
         number = len(self.segments)
+        os.replace(self.temp, self.work.segment_path(number))
         if self.last_state is not None:
-            state_path = self.job.work.state_path(number)
-            np.savez(state_path, **self.last_state.to_arrays())
+            state_path = self.work.state_path(number)
+            with replaced_when_done(state_path, ".npz") as temp:  # np.savez adds .npz to other names
+                np.savez(temp, **self.last_state.to_arrays())
             self.current.state = state_path.name
         self.segments.append(self.current)
         self.manifest["segments"] = [s.to_dict() for s in self.segments]
-        self.job.work.save(self.manifest)
-        self.writer, self.current = None, None
+        self.work.save(self.manifest)
+        self.writer, self.temp, self.current = None, None, None
 
     def abort(self) -> None:
         """Drop the running segment (after an error its last frames may be missing)."""
         if self.writer is not None:
             self.writer.abort()
-            self.job.work.segment_path(len(self.segments)).unlink(missing_ok=True)
-            self.writer, self.current = None, None
+            self.temp.unlink(missing_ok=True)
+            self.writer, self.temp, self.current = None, None, None

@@ -11,6 +11,7 @@ import numpy as np
 
 from colorrt.contract import ColorContract
 from colorrt.errors import InputError
+from colorrt.gpu import import_cupy
 from colorrt.kernels import pipeline as kernels
 from colorrt.kernels.resize import resize_bilinear
 from colorrt.runtime.cuts import DetectorState, SceneCutDetector, block_mean
@@ -110,10 +111,9 @@ class ColorizeStages:
     def infer(self, batches: Iterator[_Batch]) -> Iterator[_Batch]:
         """Run the engine on each batch (moving data to and from the GPU for CUDA engines)."""
         on_gpu = getattr(self.engine, "device", "cpu") == "cuda"
+        cupy = import_cupy("running a CUDA engine in the frame pipeline") if on_gpu else None
         for batch in batches:
             if on_gpu:
-                import cupy
-
                 batch.data = cupy.asnumpy(self.engine.infer(cupy.asarray(batch.data)))
             else:
                 batch.data = self.engine.infer(batch.data)
@@ -184,15 +184,15 @@ _warned_gpu_frames = False
 
 
 def _gpu_frame_to_host(image: Any) -> np.ndarray:
-    """GPU frames (DALI decode) go through the NumPy kernels until CuPy pre/postprocess kernels land."""
+    """GPU frames (DALI decode) are copied to the host: these stages run the NumPy kernels."""
     global _warned_gpu_frames
-    import cupy
-
+    cupy = import_cupy("reading GPU-decoded frames")
     if not _warned_gpu_frames:
         _warned_gpu_frames = True
         warnings.warn(
-            "GPU-decoded frames are copied to the host: colorrt's CuPy pre/postprocessing kernels are not "
-            "available yet, so the NumPy kernels run on the CPU",
+            "GPU-decoded frames are copied to the host: the streaming pipeline (temporal smoothing, "
+            "scene cuts) runs colorrt's NumPy kernels on the CPU; colorrt.runtime.gpu_loop.GpuBatchLoop "
+            "keeps frames on the GPU (CuPy kernels, no temporal smoothing)",
             stacklevel=3,
         )
     return cupy.asnumpy(image)

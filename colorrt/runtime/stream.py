@@ -1,13 +1,18 @@
-"""Pipelined streaming: decode → preprocess → engine → postprocess → sink, each stage in its own thread.
+"""The stream loop: colorize an iterable of frames in a threaded pipeline, in order, with bounded memory.
 
-Stages are joined by bounded queues, so memory stays flat whatever the length of the film; the
-engine runs while the next batch is prepared and the previous one merged and encoded. Frames keep
-their order (one thread per stage), frames of one render shape are batched (a partial batch is sent
-when the shape changes or the input ends), the first error in any stage stops every stage and is
-raised to the caller, and :meth:`Pipeline.cancel` stops the consumer within a queue poll (50 ms).
+:func:`stream` runs :class:`~colorrt.runtime.stages.ColorizeStages` (prepare+batch, infer, decode+smooth+
+merge) in a :class:`~colorrt.runtime.queues.Pipeline`: each stage in its own thread, joined by bounded
+queues, so memory stays flat whatever the length of the film; the engine runs while the next batch is
+prepared and the previous one merged. Frames keep their order, frames of one render shape are batched
+(a partial batch is sent when the shape changes or the input ends), the first error in any stage stops
+every stage and is raised to the caller, and :meth:`FrameStream.cancel` stops it within 50 ms.
 
     for rgb in stream(runtime, frames):      # frames: any iterable of HxW / HxWx3 arrays
         show(rgb)
+
+The stages run the NumPy kernels on the CPU whatever the engine's device (a CUDA engine gets its
+batches copied to and from the GPU); :class:`~colorrt.runtime.gpu_loop.GpuBatchLoop` keeps every step on
+the GPU, without temporal smoothing.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from colorrt.runtime.options import StreamOptions
+from colorrt.runtime.options import StreamOptions, VideoOptions
 from colorrt.runtime.queues import Pipeline, ordered_map
 from colorrt.runtime.stages import ColorizedFrame, ColorizeStages
 
@@ -27,6 +32,7 @@ __all__ = [
     "FrameStream",
     "Pipeline",
     "StreamOptions",
+    "VideoOptions",
     "ordered_map",
     "stream",
 ]
@@ -73,30 +79,26 @@ def stream(
     runtime: Any,
     frames: Iterable[np.ndarray],
     *,
-    temporal: float = 0.6,
-    batch_size: int | None = None,
-    queue_size: int = 4,
-    scene_threshold: float | None = None,
+    options: StreamOptions | VideoOptions | None = None,
+    **keywords: Any,
 ) -> FrameStream:
     """Colorize a sequence of frames in a pipeline, in order.
 
     Args:
         runtime: a :class:`colorrt.Runtime` (anything with ``engine`` and ``batch_size``).
         frames: HxW grey or HxWx3 RGB arrays (uint8, uint16 or float 0..1), consecutive video frames.
-        temporal: chroma smoothing strength in [0, 1); 0 colorizes each frame on its own.
-        batch_size: frames per inference; default the runtime's.
-        queue_size: batches each stage queue holds (memory bound).
-        scene_threshold: scene-cut threshold (see :class:`SceneCutDetector`; None: its default).
+        options: a :class:`StreamOptions` (or the :class:`VideoOptions` of a film); default settings
+            when None.
+        **keywords: :class:`StreamOptions` fields, replacing those of ``options``: ``temporal``
+            (chroma smoothing strength in [0, 1); 0 colorizes each frame on its own), ``batch_size``
+            (frames per inference; default the runtime's), ``queue_size`` (batches each stage queue
+            holds: the memory bound), ``scene_threshold`` (see :class:`SceneCutDetector`; None: its
+            default), ...
 
     Returns:
         A :class:`FrameStream`: iterate it for uint8 (H, W, 3) RGB frames; ``cancel()`` stops it;
         ``scene_cuts`` lists the frame indices where a new scene started.
     """
-    options = StreamOptions(
-        temporal=temporal,
-        batch_size=batch_size,
-        queue_size=queue_size,
-        scene_threshold=scene_threshold,
-    )
-    stages = ColorizeStages(runtime.engine, batch_size or runtime.batch_size, options)
-    return FrameStream(Pipeline(enumerate(frames), stages.stages(), queue_size=queue_size))
+    options = StreamOptions.merged(options, **keywords)
+    stages = ColorizeStages(runtime.engine, options.batch_size or runtime.batch_size, options)
+    return FrameStream(Pipeline(enumerate(frames), stages.stages(), queue_size=options.queue_size))

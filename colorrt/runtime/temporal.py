@@ -45,6 +45,7 @@ __all__ = [
     "ADAPTIVE_WINDOW",
     "BLOCK_SAMPLES",
     "CONTENT_THRESHOLD",
+    "DEFAULT_TEMPORAL",
     "DETECT_WIDTH",
     "MAX_SHIFT_FRACTION",
     "MIN_SCENE_LEN",
@@ -58,6 +59,7 @@ __all__ = [
     "StabilizerState",
     "TemporalState",
     "block_mean",
+    "check_strength",
     "flicker",
     "global_shift",
     "rgb_to_hsv255",
@@ -66,8 +68,20 @@ __all__ = [
     "warp_error",
 ]
 
+# Weight of the past in the chroma average: removes most flicker while a colour change settles
+# within a few frames. The one default of the library, the CLI and the Ray adapter.
+DEFAULT_TEMPORAL = 0.6
 MOTION_SIGMA = 6.0  # CIE L units: luminance change at which a pixel counts as moving (weight e^-1)
 MIN_SHIFT_PX = 0.1  # smaller global shifts are estimation noise: a still shot is not resampled
+
+
+def check_strength(strength: float) -> None:
+    """Refuse a temporal smoothing strength outside [0, 1)."""
+    if not 0.0 <= strength < 1.0:
+        raise InputError(
+            f"temporal strength must be in [0, 1), got {strength}",
+            f"use 0 to turn smoothing off, about {DEFAULT_TEMPORAL} for film",
+        )
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,8 @@ class ChromaStabilizer:
 
     ``out_t = w * out_{t-1} + (1 - w) * ab_t`` per pixel, with ``w = strength * exp(-(dL / sigma)^2)``
     where ``dL`` is the luminance change of that pixel since the previous frame: static regions are
-    smoothed, moving ones follow the model. ``strength`` 0 turns smoothing off; 0.6 removes most
-    flicker while a colour change settles within a few frames.
+    smoothed, moving ones follow the model. ``strength`` 0 turns smoothing off; the default,
+    :data:`DEFAULT_TEMPORAL`, removes most flicker while a colour change settles within a few frames.
 
     With ``compensate_pans`` (and luma given), the running average first follows the camera: the
     global translation between the previous and the current luminance is found by phase correlation
@@ -99,15 +113,11 @@ class ChromaStabilizer:
 
     def __init__(
         self,
-        strength: float = 0.6,
+        strength: float = DEFAULT_TEMPORAL,
         motion_sigma: float | None = MOTION_SIGMA,
         compensate_pans: bool = True,
     ) -> None:
-        if not 0.0 <= strength < 1.0:
-            raise InputError(
-                f"temporal strength must be in [0, 1), got {strength}",
-                "use 0 to turn smoothing off, about 0.6 for film",
-            )
+        check_strength(strength)
         self.strength = float(strength)
         self.motion_sigma = motion_sigma
         self.compensate_pans = compensate_pans

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from colorrt.atomic import replaced_when_done
 from colorrt.errors import InputError
 from colorrt.io.video import (
     EncodeSettings,
@@ -37,15 +38,24 @@ from colorrt.io.video import (
     probe,
 )
 from colorrt.progress import progress_bar
-from colorrt.runtime.options import StreamOptions
+from colorrt.runtime.options import DECODERS, SEGMENT_SECONDS, VideoOptions
 from colorrt.runtime.queues import Pipeline
 from colorrt.runtime.segments import FrameTag, SegmentEncoder, SegmentRecord, WorkDir
 from colorrt.runtime.stages import ColorizeStages
 from colorrt.runtime.temporal import TemporalState
 
+__all__ = [
+    "DECODERS",
+    "MANIFEST_VERSION",
+    "SEGMENT_SECONDS",
+    "VideoJob",
+    "VideoOptions",
+    "VideoReport",
+    "check_video_paths",
+    "colorize_video",
+]
+
 MANIFEST_VERSION = 1
-SEGMENT_SECONDS = 10.0  # seconds of video per segment: the most work an interruption loses
-DECODERS = ("pyav", "dali")
 
 
 @dataclass
@@ -78,19 +88,13 @@ class VideoJob:
         runtime: a :class:`colorrt.Runtime` (anything with ``engine`` and ``batch_size``).
         src: input video (never modified).
         dst: output video; the suffix picks the container (.mp4, .mkv, .mov, .webm, ...).
-        codec: ``h264`` (default; ``vp9`` for .webm), ``hevc``, ``ffv1``, ``prores`` or ``vp9``.
-        crf: constant quality (h264/hevc 0-51, vp9 0-63); or ``bitrate`` such as ``"8M"``.
-        pix_fmt: output pixel format (default per codec: yuv420p, ffv1 yuv444p, prores yuv422p10le).
-        preset: h264/hevc speed preset, ``ultrafast`` .. ``placebo`` (default ``medium``); on a CPU
-            the encode is a large share of the job (``veryfast`` costs about half of ``medium``).
-        temporal: chroma smoothing strength in [0, 1); 0 disables smoothing.
-        resume: continue an interrupted job writing the same ``dst``.
-        decoder: ``"pyav"`` (CPU, threaded) or ``"dali"`` (NVIDIA GPU decode).
-        progress: progress bar with frames/s and ETA (only on a terminal).
-        segment_seconds: seconds of video per resumable segment.
-        queue_size: items per pipeline queue.
-        scene_threshold: scene-cut threshold (None: the detector's default).
+        options: a :class:`~colorrt.runtime.options.VideoOptions`; its defaults when None.
         on_progress: called after each encoded frame with (frames done, estimated total or None).
+        **keywords: :class:`~colorrt.runtime.options.VideoOptions` fields, replacing those of
+            ``options``: ``codec``, ``crf``, ``bitrate``, ``pix_fmt``, ``preset``, ``temporal``
+            (chroma smoothing strength in [0, 1); 0 disables smoothing), ``scene_threshold``,
+            ``resume``, ``decoder`` (``"pyav"`` or ``"dali"``), ``progress``, ``segment_seconds``,
+            ``queue_size``.
     """
 
     def __init__(
@@ -99,46 +103,22 @@ class VideoJob:
         src: str | os.PathLike[str],
         dst: str | os.PathLike[str],
         *,
-        codec: str | None = None,
-        crf: int | None = None,
-        bitrate: int | str | None = None,
-        pix_fmt: str | None = None,
-        preset: str | None = None,
-        temporal: float = 0.6,
-        resume: bool = False,
-        decoder: str = "pyav",
-        progress: bool = True,
-        segment_seconds: float = SEGMENT_SECONDS,
-        queue_size: int = 4,
-        scene_threshold: float | None = None,
+        options: VideoOptions | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
+        **keywords: Any,
     ) -> None:
         self.runtime = runtime
         self.on_progress = on_progress
         self.src, self.dst = Path(src), Path(dst)
         check_video_paths(self.src, self.dst)
-        if decoder not in DECODERS:
-            raise InputError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
-        if segment_seconds <= 0:
-            raise InputError(f"segment_seconds must be > 0, got {segment_seconds}")
+        self.options = VideoOptions.merged(options, **keywords)
+        self.stream_options = self.options.stream_options()
         self.info: VideoInfo = probe(self.src)
         self.settings: EncodeSettings = encode_settings(
-            self.dst,
-            codec=codec,
-            crf=crf,
-            bitrate=bitrate,
-            pix_fmt=pix_fmt,
-            size=(self.info.height, self.info.width),
-            preset=preset,
+            self.dst, size=(self.info.height, self.info.width), **self.options.encoding()
         )
-        self.options = StreamOptions(
-            temporal=temporal, queue_size=queue_size, scene_threshold=scene_threshold
-        )
-        self.resume = resume
-        self.decoder = decoder
-        self.progress = progress
         self.batch_size = int(runtime.batch_size)
-        self.segment_frames = _segment_frames(segment_seconds, self.info, self.batch_size)
+        self.segment_frames = _segment_frames(self.options.segment_seconds, self.info, self.batch_size)
         self.work = WorkDir(self.dst)
         self._cancel = threading.Event()
         self._pipeline: Pipeline | None = None
@@ -161,13 +141,13 @@ class VideoJob:
         )
         reader = self._reader(segments)
         stages = ColorizeStages(
-            self.runtime.engine, self.batch_size, self.options, self._initial_state(segments)
+            self.runtime.engine, self.batch_size, self.stream_options, self._initial_state(segments)
         )
         source = ((FrameTag(f.index, f.pts), f.image) for f in reader)
-        self._pipeline = Pipeline(source, stages.stages(), queue_size=self.options.queue_size)
+        self._pipeline = Pipeline(source, stages.stages(), queue_size=self.stream_options.queue_size)
         if self._cancel.is_set():  # cancel() came before the pipeline existed
             self._pipeline.cancel()
-        encoder = SegmentEncoder(self, manifest, segments)
+        encoder = SegmentEncoder(self.work, self.settings, self.info, self.segment_frames, manifest, segments)
         try:
             interrupted = self._encode_all(encoder, report)
         finally:
@@ -189,7 +169,8 @@ class VideoJob:
         done = report.frames
         interrupted = None
         try:
-            with progress_bar(self.info.frames, enabled=self.progress, desc="colorize", unit="frame") as bar:
+            show = self.options.progress
+            with progress_bar(self.info.frames, enabled=show, desc="colorize", unit="frame") as bar:
                 bar.update(done)
                 for frame in self._pipeline:
                     encoder.write(frame)
@@ -216,7 +197,7 @@ class VideoJob:
     def _open_manifest(self) -> dict[str, Any]:
         identity = self._identity()
         existing = self.work.load() if self.work.path.exists() else None
-        if self.resume and existing is not None:
+        if self.options.resume and existing is not None:
             if existing.get("identity") != identity:
                 raise InputError(
                     f"cannot resume into {self.dst}: the unfinished job in {self.work.path} was started with "
@@ -230,7 +211,7 @@ class VideoJob:
                         "run without --resume to start over",
                     )
             return existing
-        if existing is not None and not self.resume:
+        if existing is not None and not self.options.resume:
             warnings.warn(
                 f"starting over: the unfinished job in {self.work.path} is discarded (pass resume=True / "
                 "--resume to continue it)",
@@ -263,7 +244,7 @@ class VideoJob:
     def _reader(self, segments: list[SegmentRecord]) -> Any:
         start_pts = segments[-1].last_pts + 1 if segments else None
         start_index = segments[-1].first_index + segments[-1].frames if segments else 0
-        if self.decoder == "dali":
+        if self.options.decoder == "dali":
             from colorrt.io.dali import DaliVideoReader
 
             return DaliVideoReader(self.src, start_pts=start_pts, start_index=start_index)
@@ -282,18 +263,13 @@ class VideoJob:
         if not segments:
             return None
         partial = self.dst.with_name(f"{self.dst.stem}.partial{self.dst.suffix}")
-        tmp = self.dst.with_name(f".{self.dst.stem}.partial.colorrt-tmp{self.dst.suffix}")
-        assemble(self._parts(segments), self.src, tmp, self.info)
-        os.replace(tmp, partial)
+        with replaced_when_done(partial, self.dst.suffix) as temp:
+            assemble(self._parts(segments), self.src, temp, self.info)
         return partial
 
     def _finish(self, segments: list[SegmentRecord]) -> None:
-        tmp = self.dst.with_name(f".{self.dst.stem}.colorrt-tmp{self.dst.suffix}")
-        try:
-            assemble(self._parts(segments), self.src, tmp, self.info)
-            os.replace(tmp, self.dst)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with replaced_when_done(self.dst, self.dst.suffix) as temp:
+            assemble(self._parts(segments), self.src, temp, self.info)
         self.dst.with_name(f"{self.dst.stem}.partial{self.dst.suffix}").unlink(missing_ok=True)
         self.work.remove()
 
@@ -303,8 +279,9 @@ def colorize_video(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
+    options: VideoOptions | None = None,
     cancel: threading.Event | None = None,
-    **options: Any,
+    **keywords: Any,
 ) -> VideoReport:
     """Colorize a video file into ``dst``: same frames, timestamps, audio, subtitles and metadata.
 
@@ -312,14 +289,17 @@ def colorize_video(
         runtime: a :class:`colorrt.Runtime`.
         src: input video (never modified).
         dst: output video; the suffix picks the container (.mp4, .mkv, .mov, .webm, ...).
+        options: a :class:`~colorrt.runtime.options.VideoOptions`; its defaults when None.
         cancel: an event that, once set, stops the job (a partial file and a resume point are kept).
-        **options: :class:`VideoJob`'s keyword arguments (``codec``, ``crf``, ``preset``, ``temporal``,
-            ``resume``, ``progress``, ``segment_seconds``, ...).
+        **keywords: :class:`VideoJob`'s keyword arguments: ``on_progress`` and the
+            :class:`~colorrt.runtime.options.VideoOptions` fields (``codec``, ``crf``, ``preset``,
+            ``temporal``, ``resume``, ``progress``, ``segment_seconds``, ...), replacing those of
+            ``options``.
 
     Returns:
         A :class:`VideoReport`; ``complete`` is False after a cancel.
     """
-    job = VideoJob(runtime, src, dst, **options)
+    job = VideoJob(runtime, src, dst, options=options, **keywords)
     if cancel is None:
         return job.run()
     watcher = threading.Thread(target=_watch, args=(cancel, job), daemon=True, name="colorrt-cancel")
