@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -57,3 +58,24 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     write_bytes(path, text.encode("utf-8"))
+
+
+def replace_folder(staged: Path, target: Path) -> None:
+    """Rename the complete folder ``staged`` onto ``target`` (same filesystem), replacing a folder there.
+
+    The old folder is renamed aside first and removed afterwards (renamed back if the swap fails), so
+    a reader polling ``target`` (a Triton server) never sees half of either: the old folder, the new
+    one, or for an instant between the two renames none.
+    """
+    old = None
+    if target.exists():
+        old = temporary_name(target, ".old")
+        os.rename(target, old)
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        if old is not None and not target.exists():
+            os.rename(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

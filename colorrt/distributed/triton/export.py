@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from colorrt._version import __version__
+from colorrt.atomic import replace_folder
 from colorrt.contract import PRESETS, ColorContract, chosen_contract
 from colorrt.distributed.triton.config import CONTRACT_PARAMETER, TritonModelConfig, TritonTensor
 from colorrt.errors import ContractError, InputError, ModelError
@@ -317,7 +318,6 @@ def _write_repository_entry(
         raise InputError(f"{target} already exists", "pass --force (force=True) to replace it")
     staging = _staging_parent(repo) / f".colorrt-triton-{name}-{secrets.token_hex(4)}"
     staging.mkdir()
-    old = None
     try:
         version = staging / "1"
         version.mkdir()
@@ -325,17 +325,10 @@ def _write_repository_entry(
         if config.platform == "onnxruntime_onnx":
             _copy_external_data(source, version)
         (staging / "config.pbtxt").write_text(config.to_pbtxt(), encoding="utf-8")
-        if target.exists():
-            old = target.with_name(f".colorrt-old-{name}-{secrets.token_hex(4)}")
-            os.rename(target, old)
-        os.rename(staging, target)
+        replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if old is not None and not target.exists():
-            os.rename(old, target)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return target
 
 
