@@ -26,6 +26,7 @@ from colorrt.distributed.triton.config import (
     TritonTensor,
     model_config_schema,
     parse_config,
+    pbtxt_string,
 )
 from colorrt.distributed.triton.export import (
     DEFAULT_MAX_BATCH,
@@ -34,6 +35,7 @@ from colorrt.distributed.triton.export import (
     PLATFORMS,
     TritonExport,
     export_triton,
+    staging_parent,
 )
 
 __all__ = [
@@ -52,4 +54,6 @@ __all__ = [
     "export_triton",
     "model_config_schema",
     "parse_config",
+    "pbtxt_string",
+    "staging_parent",
 ]

@@ -42,8 +42,8 @@ class TritonModelConfig:
     def to_pbtxt(self) -> str:
         """The config in protobuf text format, as Triton reads it."""
         lines = [
-            f"name: {_quote(self.name)}",
-            f"platform: {_quote(self.platform)}",
+            f"name: {pbtxt_string(self.name)}",
+            f"platform: {pbtxt_string(self.platform)}",
             f"max_batch_size: {self.max_batch_size}",
             *_tensors("input", self.inputs),
             *_tensors("output", self.outputs),
@@ -57,7 +57,8 @@ class TritonModelConfig:
             ]
         lines += ["instance_group [", f"  {{ count: {self.instance_count} kind: {self.instance_kind} }}", "]"]
         for key, value in self.parameters.items():
-            lines.append(f"parameters {{ key: {_quote(key)} value: {{ string_value: {_quote(value)} }} }}")
+            key, value = pbtxt_string(key), pbtxt_string(value)
+            lines.append(f"parameters {{ key: {key} value: {{ string_value: {value} }} }}")
         return "\n".join(lines) + "\n"
 
 
@@ -66,11 +67,11 @@ def _tensors(kind: str, tensors: tuple[TritonTensor, ...]) -> list[str]:
     for i, t in enumerate(tensors):
         dims = ", ".join(str(d) for d in t.dims)
         comma = "," if i < len(tensors) - 1 else ""
-        lines.append(f"  {{ name: {_quote(t.name)} data_type: {t.data_type} dims: [ {dims} ] }}{comma}")
+        lines.append(f"  {{ name: {pbtxt_string(t.name)} data_type: {t.data_type} dims: [ {dims} ] }}{comma}")
     return [*lines, "]"]
 
 
-def _quote(text: str) -> str:
+def pbtxt_string(text: str) -> str:
     """A protobuf text-format string literal (C escapes; UTF-8 kept as it is)."""
     out = []
     for ch in text:

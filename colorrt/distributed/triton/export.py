@@ -316,7 +316,7 @@ def _write_repository_entry(
     target = repo / name
     if target.exists() and not force:
         raise InputError(f"{target} already exists", "pass --force (force=True) to replace it")
-    staging = _staging_parent(repo) / f".colorrt-triton-{name}-{secrets.token_hex(4)}"
+    staging = staging_parent(repo) / f".colorrt-triton-{name}-{secrets.token_hex(4)}"
     staging.mkdir()
     try:
         version = staging / "1"
@@ -332,7 +332,7 @@ def _write_repository_entry(
     return target
 
 
-def _staging_parent(repo: Path) -> Path:
+def staging_parent(repo: Path) -> Path:
     """The repository's parent when it is writable and on the same file system (a polling server
     then never sees the staging folder), else the repository itself."""
     parent = repo.resolve().parent
