@@ -93,9 +93,8 @@ def quantize(
     """Convert an FP32 colorization ONNX model to INT8 (Q/DQ) or FP16 and report its quality.
 
     Args:
-        src: FP32 ONNX model carrying its colour contract (or pass ``contract``).
-        dst: output ``.onnx``; default ``<model>.int8.onnx`` / ``<model>.int8-cpu.onnx`` /
-            ``<model>.fp16.onnx`` beside the source.
+        src: FP32 ONNX model carrying its colour contract (or pass ``contract``, a contract or preset).
+        dst: output ``.onnx``; default ``<model>.int8.onnx`` / ``.int8-cpu.onnx`` / ``.fp16.onnx`` beside it.
         precision: ``"int8"`` or ``"fp16"``.
         calib: INT8 calibration pictures: a folder of images, a CBZ/zip of pages, a video, or a
             :class:`CalibrationSet`. Unless ``eval_source`` is given, ``report_samples`` of them are
@@ -105,22 +104,17 @@ def quantize(
         target, method, percentile, exclude_nodes, exclude_op_types, keep_head_fp32: see
             :func:`colorrt.calibration.quantize_int8`; ``keep_fp32_ops``: see
             :func:`colorrt.calibration.convert_fp16`.
-        max_samples: most calibration pictures drawn from ``calib``.
-        report_samples: held-out pictures in the quality report.
-        seed: which pictures are drawn and held out.
+        max_samples, report_samples: most calibration pictures drawn from ``calib``; held-out
+            pictures in the quality report. ``seed``: which pictures are drawn and held out.
         report: compare with FP32 on the held-out pictures (returned, and written as JSON).
         report_path: where the JSON report goes (default ``<output>.report.json``).
         max_delta_e: fail (:class:`~colorrt.calibration.report.QualityError`, nothing written but the
             report) when the mean CIEDE2000 vs FP32 exceeds it.
         progress: called with a line of text at each stage.
     """
-    started = time.perf_counter()
-    say = progress or (lambda _text: None)
-    if precision not in ("int8", "fp16"):
-        raise InputError(f"precision must be 'int8' or 'fp16', got {precision!r}")
-    int8 = Int8Options(
-        target, method, tuple(exclude_nodes), tuple(exclude_op_types), keep_head_fp32, percentile, seed
-    )
+    started, say = time.perf_counter(), progress or (lambda _text: None)
+    _check_precision(precision)
+    int8 = Int8Options(target, method, exclude_nodes, exclude_op_types, keep_head_fp32, percentile, seed)
     _check_options(precision, calib, report, max_delta_e, report_samples)
     source = onnx_model.load_source(src, contract)
     dst = onnx_model.check_destination(dst or default_output(source.path, precision, target), source.path)
@@ -128,35 +122,87 @@ def quantize(
         source, precision, report, calib, eval_source, max_samples, report_samples, seed, say
     )
     with replaced_when_done(dst, ".onnx") as temp:
-        if precision == "int8":
-            say(f"calibrating ({method}, target {target}) on {calibration.describe()} ...")
-            facts = write_int8(source, calibration, temp, int8).to_dict()
-        else:
-            say("converting to FP16 mixed precision ...")
-            facts = write_fp16(source, temp, keep_fp32_ops=keep_fp32_ops, keep_head_fp32=keep_head_fp32)
-        quality, quality_path = None, None
-        if report:
-            say(f"comparing with FP32 on {held_out.describe()} ...")
-            quality = evaluate(
-                source.path,
-                temp,
-                held_out,
-                precision=precision,
-                target=target if precision == "int8" else None,
-                max_delta_e=max_delta_e,
-            )
-            quality = _renamed(quality, dst)
-            quality_path = quality.write_json(Path(report_path) if report_path else default_report_path(dst))
-            check_quality(quality, quality_path)
+        # With a report, its ONNX Runtime session is the check that the converted model loads.
+        facts = _convert(source, calibration, temp, precision, int8, keep_fp32_ops, not report, say)
+        checked = _report(source, temp, dst, held_out, precision, int8, max_delta_e, report_path, say)
+    return _result(dst, source, precision, int8, calibration, checked, facts, started)
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in ("int8", "fp16"):
+        raise InputError(f"precision must be 'int8' or 'fp16', got {precision!r}")
+
+
+def _convert(
+    source: onnx_model.SourceModel,
+    calibration: CalibrationSet | None,
+    out: Path,
+    precision: str,
+    int8: Int8Options,
+    keep_fp32_ops: Sequence[str],
+    check_runs: bool,
+    say: Progress,
+) -> dict[str, Any]:
+    """Write the INT8 or FP16 model to ``out``; returns the facts stored in its metadata."""
+    if precision == "int8":
+        say(f"calibrating ({int8.method}, target {int8.target}) on {calibration.describe()} ...")
+        return write_int8(source, calibration, out, int8, check_runs=check_runs).to_dict()
+    say("converting to FP16 mixed precision ...")
+    return write_fp16(
+        source, out, keep_fp32_ops=keep_fp32_ops, keep_head_fp32=int8.keep_head_fp32, check_runs=check_runs
+    )
+
+
+def _report(
+    source: onnx_model.SourceModel,
+    converted: Path,
+    dst: Path,
+    held_out: CalibrationSet | None,
+    precision: str,
+    int8: Int8Options,
+    max_delta_e: float | None,
+    report_path: str | os.PathLike[str] | None,
+    say: Progress,
+) -> tuple[QualityReport | None, Path | None]:
+    """Compare the converted model with FP32 and write the JSON report (none without ``held_out``);
+    QualityError above ``max_delta_e``."""
+    if held_out is None:
+        return None, None
+    say(f"comparing with FP32 on {held_out.describe()} ...")
+    quality = evaluate(
+        source.path,
+        converted,
+        held_out,
+        precision=precision,
+        target=int8.target if precision == "int8" else None,
+        max_delta_e=max_delta_e,
+    )
+    quality = _renamed(quality, dst)
+    quality_path = quality.write_json(Path(report_path) if report_path else default_report_path(dst))
+    check_quality(quality, quality_path)
+    return quality, quality_path
+
+
+def _result(
+    dst: Path,
+    source: onnx_model.SourceModel,
+    precision: str,
+    int8: Int8Options,
+    calibration: CalibrationSet | None,
+    checked: tuple[QualityReport | None, Path | None],
+    facts: dict[str, Any],
+    started: float,
+) -> QuantizeResult:
+    is_int8 = precision == "int8"
     return QuantizeResult(
         path=dst,
         source=source.path,
         precision=precision,
-        target=target if precision == "int8" else None,
-        method=method if precision == "int8" else None,
+        target=int8.target if is_int8 else None,
+        method=int8.method if is_int8 else None,
         calibration=calibration.describe() if calibration is not None else None,
-        report=quality,
-        report_path=quality_path,
+        report=checked[0],
+        report_path=checked[1],
         facts=facts,
         seconds=time.perf_counter() - started,
     )

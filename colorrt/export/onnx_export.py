@@ -129,9 +129,20 @@ def export(
     facts = _export_facts(spec, weights_id, opset, chosen, seed if random_init else None, options)
     set_metadata(proto, {ARCH_KEY: arch, EXPORT_KEY: facts})
     error = _parity(proto, module, sample, contract, tolerance, arch) if check else None
-    if error is not None:
-        log.info("%s: parity vs torch, max abs error %.3g", arch, error)
     save_model(proto, path)  # the folder was checked before the export
+    return _result(path, arch, contract, error, opset, proto, weights_id, chosen)
+
+
+def _result(
+    path: Path,
+    arch: str,
+    contract: ColorContract,
+    error: float | None,
+    opset: int,
+    proto: onnx.ModelProto,
+    weights_id: str,
+    exporter: str,
+) -> ExportResult:
     return ExportResult(
         path=path,
         arch=arch,
@@ -143,7 +154,7 @@ def export(
         input_shape=_value_shape(proto.graph.input[0]),
         output_shape=_value_shape(proto.graph.output[0]),
         weights=weights_id,
-        exporter=chosen,
+        exporter=exporter,
     )
 
 
@@ -367,6 +378,7 @@ def _parity(
             f"above the tolerance {tolerance:g}",
             "the export is not faithful; try --exporter dynamo or another --opset, and report the model",
         )
+    log.info("%s: parity vs torch, max abs error %.3g", arch, error)
     return error
 
 
