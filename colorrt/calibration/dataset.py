@@ -264,12 +264,12 @@ def _frame_at(container: Any, stream: Any, seconds: float) -> tuple[int, float, 
     """
     import av
 
-    from colorrt.io.video import _seek, frame_to_array
+    from colorrt.io.video import frame_to_array, seek_keyframe
 
     target = int(seconds / stream.time_base)
     last = None
     try:
-        _seek(container, stream, target)
+        seek_keyframe(container, stream, target)
         for frame in container.decode(stream):
             last = frame
             if frame.pts is None or frame.pts >= target:

@@ -2,7 +2,9 @@
 
 The contract comes from the model's metadata (written by ``colorrt export``) or from an explicit
 override; the graph's input/output names, ranks and channel counts are checked against it when the
-engine is created, so a mismatched model fails at load time with a clear message.
+engine is created, so a mismatched model fails at load time with a clear message. The GPU engine
+(CUDA execution provider with IOBinding) is :class:`~colorrt.engines.onnxruntime_cuda.OnnxRuntimeCudaEngine`;
+:func:`~colorrt.engines.onnxruntime_cuda.onnxruntime_engine` picks one of the two from ``device``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from colorrt.errors import BackendError, ContractError, ModelError
 from colorrt.modelfile import PRECISION_KEY, metadata
 
 # ONNX Runtime type strings → NumPy dtypes the engine feeds and returns.
-_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
 @dataclass(frozen=True)
@@ -38,12 +40,13 @@ class TensorInfo:
 
 
 class OnnxRuntimeEngine(Engine):
-    """Colorization model on ONNX Runtime (CPU execution provider for now).
+    """Colorization model on ONNX Runtime's CPU execution provider.
 
     Args:
         path: the ``.onnx`` file.
         contract: a :class:`ColorContract` or preset name overriding (or supplying) the model's contract.
-        device: ``"cpu"`` or ``"auto"`` (the CUDA execution provider with IOBinding comes later).
+        device: ``"cpu"`` or ``"auto"`` (both mean the CPU here; the CUDA execution provider is
+            :class:`~colorrt.engines.onnxruntime_cuda.OnnxRuntimeCudaEngine`).
         threads: intra-op threads; default: the physical cores available to this process.
     """
 
@@ -59,17 +62,15 @@ class OnnxRuntimeEngine(Engine):
         self.path = Path(path)
         self.device = _resolve_device(device)
         model = load_onnx(self.path)
-        self.opset = _default_opset(model)
+        self.opset = default_opset(model)
         self.metadata = metadata(model)
         self.contract = resolve_contract(model, contract, self.path)
         self.threads = threads if threads is not None else physical_cores()
         self._session = _create_session(self.path, self.threads)
-        self.inputs = [_tensor_info(t) for t in self._session.get_inputs()]
-        self.outputs = [_tensor_info(t) for t in self._session.get_outputs()]
-        self.contract = _fit_contract(self.contract, self.inputs, self.outputs, self.path)
-        self.input_info = next(t for t in self.inputs if t.name == self.contract.input_name)
-        self.output_info = next(t for t in self.outputs if t.name == self.contract.output_name)
-        self.input_dtype = _ORT_DTYPES[self.input_info.dtype]
+        self.contract, self.inputs, self.outputs, self.input_info, self.output_info = checked_tensors(
+            self._session, self.contract, self.path
+        )
+        self.input_dtype = ORT_DTYPES[self.input_info.dtype]
         self.batch_size = self.input_info.static_dim(0)  # None: any batch size
 
     @property
@@ -158,7 +159,7 @@ def describe_onnx(path: str | os.PathLike[str]) -> OnnxDescription:
         contract_problem=problem,
         inputs=[_value_info(v) for v in model.graph.input if v.name not in initializers],
         outputs=[_value_info(v) for v in model.graph.output],
-        opset=_default_opset(model),
+        opset=default_opset(model),
         ir_version=model.ir_version,
         producer=" ".join(p for p in (model.producer_name, model.producer_version) if p),
         precision=_weight_precision(model, onnx.TensorProto),
@@ -218,8 +219,8 @@ def _resolve_device(device: str) -> str:
         return "cpu"
     if device == "cuda":
         raise BackendError(
-            "the ONNX Runtime engine runs on the CPU for now (its CUDA path is not available yet)",
-            "use device='cpu', or backend='tensorrt' for the GPU",
+            "OnnxRuntimeEngine runs on the CPU; ONNX Runtime's CUDA path is OnnxRuntimeCudaEngine",
+            "use device='cpu' here, or colorrt.load_engine(path, backend='onnxruntime', device='cuda')",
         )
     raise BackendError(f"unknown device {device!r} for onnxruntime; expected 'cpu', 'cuda' or 'auto'")
 
@@ -246,11 +247,25 @@ def _create_session(path: Path, threads: int) -> Any:
         ) from e
 
 
+def checked_tensors(
+    session: Any, contract: ColorContract, path: Path
+) -> tuple[ColorContract, list[TensorInfo], list[TensorInfo], TensorInfo, TensorInfo]:
+    """A session's graph tensors checked against ``contract``: ``(contract, inputs, outputs, input,
+    output)``, the contract taking the graph's tensor names where it must (see ``_fit_contract``)."""
+    inputs = [_tensor_info(t) for t in session.get_inputs()]
+    outputs = [_tensor_info(t) for t in session.get_outputs()]
+    contract = _fit_contract(contract, inputs, outputs, path)
+    tensor_in = next(t for t in inputs if t.name == contract.input_name)
+    tensor_out = next(t for t in outputs if t.name == contract.output_name)
+    return contract, inputs, outputs, tensor_in, tensor_out
+
+
 def _tensor_info(arg: Any) -> TensorInfo:
     return TensorInfo(arg.name, tuple(arg.shape or ()), arg.type)
 
 
-def _default_opset(model: Any) -> int | None:
+def default_opset(model: Any) -> int | None:
+    """The model's ai.onnx opset version (None when it imports none)."""
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
@@ -287,7 +302,7 @@ def _check_tensor(tensor: TensorInfo, channels: int, role: str, contract: ColorC
         raise ContractError(
             f"{path}: {role} {tensor.name!r} has shape {list(tensor.shape)}; colorrt expects NCHW (4 dims)"
         )
-    if role == "input" and tensor.dtype not in _ORT_DTYPES:
+    if role == "input" and tensor.dtype not in ORT_DTYPES:
         raise ModelError(
             f"{path}: input {tensor.name!r} has type {tensor.dtype}; expected float, float16 or double"
         )

@@ -27,23 +27,17 @@ import numpy as np
 from colorrt.contract import ColorContract
 from colorrt.engines.base import Engine
 from colorrt.engines.onnxruntime import (
-    _ORT_DTYPES,
+    ORT_DTYPES,
     OnnxRuntimeEngine,
-    _default_opset,
-    _fit_contract,
-    _tensor_info,
+    checked_tensors,
+    default_opset,
     load_onnx,
     physical_cores,
     resolve_contract,
 )
 from colorrt.errors import BackendError, InputError, ModelError
-from colorrt.kernels.cuda import (
-    CudaUnavailableError,
-    GpuOutOfMemoryError,
-    gpu_errors,
-    missing_gpu_dependency,
-    require_cuda,
-)
+from colorrt.gpu import missing_gpu_dependency
+from colorrt.kernels.cuda import CudaUnavailableError, GpuOutOfMemoryError, gpu_errors, require_cuda
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CONV_ALGO_SEARCH = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
@@ -104,7 +98,7 @@ class OnnxRuntimeCudaEngine(Engine):
         self.path = Path(path)
         self.device_id = device_id
         model = load_onnx(self.path)
-        self.opset = _default_opset(model)
+        self.opset = default_opset(model)
         self.contract = resolve_contract(model, contract, self.path)
         with self._cp.cuda.Device(device_id):
             self._stream = self._cp.cuda.Stream(non_blocking=True)
@@ -119,13 +113,11 @@ class OnnxRuntimeCudaEngine(Engine):
         if prefer_nhwc:
             options["prefer_nhwc"] = "1"
         self._session = _create_session(self._ort, self.path, options, threads or physical_cores())
-        self.inputs = [_tensor_info(t) for t in self._session.get_inputs()]
-        self.outputs = [_tensor_info(t) for t in self._session.get_outputs()]
-        self.contract = _fit_contract(self.contract, self.inputs, self.outputs, self.path)
-        self.input_info = next(t for t in self.inputs if t.name == self.contract.input_name)
-        self.output_info = next(t for t in self.outputs if t.name == self.contract.output_name)
-        self.input_dtype = np.dtype(_ORT_DTYPES[self.input_info.dtype])
-        self.output_dtype = np.dtype(_ORT_DTYPES.get(self.output_info.dtype, np.float32))
+        self.contract, self.inputs, self.outputs, self.input_info, self.output_info = checked_tensors(
+            self._session, self.contract, self.path
+        )
+        self.input_dtype = np.dtype(ORT_DTYPES[self.input_info.dtype])
+        self.output_dtype = np.dtype(ORT_DTYPES.get(self.output_info.dtype, np.float32))
         self.batch_size = self.input_info.static_dim(0)
         self._output_shapes: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._graphs: dict[tuple[int, ...], _GraphSlot] = {}

@@ -36,6 +36,8 @@ class GraphCache:
         self.uncapturable: set[tuple[Any, ...]] = set()
 
     def run(self, x: Any) -> Any:
+        """The model's float32 output for ``x``: replayed from its shape's graph (captured on first
+        sight), or run eagerly when that shape could not be captured."""
         key = (tuple(x.shape), x.dtype, x.device)
         captured = self.graphs.get(key)
         if captured is None and key not in self.uncapturable:
