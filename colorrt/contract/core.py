@@ -8,7 +8,6 @@ It is written into the ONNX ``metadata_props`` at export, so a model file descri
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -161,121 +160,9 @@ def _check_choice(field_name: str, value: str, choices: tuple[str, ...]) -> None
         raise ContractError(f"contract field {field_name} must be one of {list(choices)}, got {value!r}")
 
 
-PRESETS: dict[str, ColorContract] = {
-    c.name: c
-    for c in (
-        ColorContract(
-            name="cyclegan-rgb",
-            input_space="gray_rgb",
-            input_scale=2.0,
-            input_offset=-1.0,
-            size_rule="multiple",
-            render_size=256,
-            multiple=4,
-            output_kind="rgb",
-            output_scale=0.5,
-            output_offset=0.5,
-            description="CycleGAN ResNet generator, grey RGB in [-1,1] -> RGB in [-1,1] (tanh)",
-        ),
-        ColorContract(
-            name="pix2pix-rgb",
-            input_space="gray_rgb",
-            input_scale=2.0,
-            input_offset=-1.0,
-            size_rule="fixed",
-            render_size=256,
-            output_kind="rgb",
-            output_scale=0.5,
-            output_offset=0.5,
-            description="pix2pix / CycleGAN U-Net generator, grey RGB in [-1,1] -> RGB in [-1,1] (tanh)",
-        ),
-        ColorContract(
-            name="pix2pix-colorization",
-            input_space="L",
-            input_scale=1 / 50,
-            input_offset=-1.0,
-            size_rule="fixed",
-            render_size=256,
-            output_kind="ab",
-            output_scale=110.0,
-            description="pix2pix colorization mode: L/50-1 -> ab/110 (tanh)",
-        ),
-        ColorContract(
-            name="siggraph17",
-            input_space="L_hints",
-            input_scale=1 / 100,
-            input_offset=-0.5,
-            size_rule="fixed",
-            render_size=256,
-            output_kind="ab",
-            output_scale=110.0,
-            # The released (Caffe-trained) weights take the raw 0/1 mask: the colorizers forward
-            # feeds mask_B as is; only colorization-pytorch's retrained models use mask_cent 0.5.
-            mask_offset=0.0,
-            description="Zhang et al. SIGGRAPH17: (L-50)/100, ab hints/110, mask 0/1 -> ab/110 (tanh)",
-        ),
-        ColorContract(
-            name="colorrt-default",
-            input_space="L",
-            input_scale=1 / 50,
-            input_offset=-1.0,
-            size_rule="multiple",
-            render_size=256,
-            multiple=16,
-            output_kind="ab",
-            output_scale=110.0,
-            description="colorrt's small bundled U-Net: L/50-1 -> ab/110 (tanh)",
-        ),
-    )
-}
-
-
-def eccv16_contract(bin_centers: Any) -> ColorContract:
-    """ECCV16 contract; the 313 bin centres come from the checkpoint (``model_out`` weights x 110)."""
-    centers = tuple((float(a), float(b)) for a, b in bin_centers)
-    return ColorContract(
-        name="eccv16",
-        input_space="L",
-        input_scale=1 / 100,
-        input_offset=-0.5,
-        size_rule="fixed",
-        render_size=256,
-        output_kind="ab_bins",
-        output_scale=1.0,
-        bin_centers=centers,
-        description="Zhang et al. ECCV16: (L-50)/100 -> 313 ab-bin logits, annealed mean T=0.38",
-    )
-
-
-def preset(name: str) -> ColorContract:
-    """The named contract preset, or a ContractError listing the presets and the closest name."""
-    if name in PRESETS:
-        return PRESETS[name]
-    choices = sorted(PRESETS)
-    close = difflib.get_close_matches(name, choices, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"choose one of {choices}"
-    if name == "eccv16":
-        hint = "the eccv16 contract holds the checkpoint's bin centres: export the model with colorrt export"
-    raise ContractError(f"unknown contract preset '{name}'; presets: {choices}", hint)
-
-
 def write_to_onnx(model: Any, contract: ColorContract) -> None:
     """Store the contract in an ``onnx.ModelProto``'s metadata_props (replacing an older one)."""
     set_metadata(model, {METADATA_KEY: contract.to_json()})
-
-
-def chosen_contract(
-    override: ColorContract | str | None, stored: ColorContract | None, missing: str, hint: str
-) -> ColorContract:
-    """``override`` when given (a contract or a preset name), else ``stored``; when there is
-    neither, a ContractError saying ``missing`` with ``hint`` (each caller names its source)."""
-    if isinstance(override, str):
-        return preset(override)
-    if override is not None:
-        return override
-    if stored is None:
-        raise ContractError(missing, hint)
-    return stored
 
 
 def read_from_onnx(model: Any) -> ColorContract | None:
