@@ -9,8 +9,9 @@ the pts of the input frame it came from, so frame count, frame rate, time base a
 timing match the input (within the precision of the output container's time base: Matroska and
 WebM store milliseconds).
 
-Damaged input is decoded as far as possible: undecodable packets are skipped with a warning naming
-their timestamp, and a stream that ends before its declared duration is reported as truncated.
+Damaged input is decoded as far as possible: undecodable packets are reported with a warning naming
+their timestamp, a frame lost to them is replaced by the nearest good one (held, counted once at the
+end), and a stream that ends before its declared duration is reported as truncated.
 
 Modules: :mod:`~colorrt.io.video.codecs` (output encoders and checked settings),
 :mod:`~colorrt.io.video.info` (open and probe an input), :mod:`~colorrt.io.video.clock` (frame
@@ -20,7 +21,7 @@ segments, output checks) and :mod:`~colorrt.io.video.segments` (assembling the f
 
 from __future__ import annotations
 
-from colorrt.io.video.clock import FrameClock, open_reader_input
+from colorrt.io.video.clock import FrameClock, FrameSlots, open_reader_input
 from colorrt.io.video.codecs import (
     CODEC_ALIASES,
     CODECS,
@@ -34,6 +35,8 @@ from colorrt.io.video.codecs import (
 from colorrt.io.video.info import (
     PASSTHROUGH_TYPES,
     VIDEO_SUFFIXES,
+    DamagedPacketWarning,
+    HeldFramesWarning,
     VideoDamageWarning,
     VideoInfo,
     is_grey_format,
@@ -50,7 +53,6 @@ from colorrt.io.video.reader import (
 from colorrt.io.video.segments import MOV_MUXERS, SegmentPart, add_passthrough_streams, assemble
 from colorrt.io.video.writer import SegmentWriter, check_output
 
-_seek = seek_keyframe  # the old private name, still imported by colorrt/calibration/dataset.py
 
 __all__ = [
     "CODECS",
@@ -62,9 +64,12 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "X26X_PRESETS",
     "CodecSpec",
+    "DamagedPacketWarning",
     "DecodedFrame",
     "EncodeSettings",
     "FrameClock",
+    "FrameSlots",
+    "HeldFramesWarning",
     "SegmentPart",
     "SegmentWriter",
     "VideoDamageWarning",
