@@ -53,7 +53,6 @@ from colorrt.io.video.reader import (
 from colorrt.io.video.segments import MOV_MUXERS, SegmentPart, add_passthrough_streams, assemble
 from colorrt.io.video.writer import SegmentWriter, check_output
 
-
 __all__ = [
     "CODECS",
     "CODEC_ALIASES",

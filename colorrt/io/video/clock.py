@@ -1,7 +1,8 @@
-"""Frame timestamps as the reader gives them: FFmpeg's best-effort pts, AVI's stored dts."""
+"""Frame timestamps as the reader gives them: FFmpeg's best-effort pts, AVI's stored dts, promised slots."""
 
 from __future__ import annotations
 
+import heapq
 import os
 from typing import Any
 
@@ -87,3 +88,46 @@ class FrameClock:
         """The pts of the next decoded PyAV frame."""
         self.previous = _frame_pts(self._best_effort(frame.pts, frame.dts), self.previous, self.step)
         return self.previous
+
+
+class FrameSlots:
+    """The frame timestamps the container promises: the pts of the video packets demuxed so far.
+
+    A frame the decoder loses (damaged data; frames that refer to it) leaves its packet's pts
+    unclaimed; :class:`~colorrt.io.video.reader.VideoReader` fills such a slot with the nearest
+    good frame, so the output keeps the input's frame count and timestamps. Tracking stops
+    (:attr:`tracking` False) at the first packet without a pts (AVI, raw streams): there the
+    container does not say when each frame is shown.
+    """
+
+    def __init__(self) -> None:
+        self.tracking = True
+        self._open: list[int] = []  # heap of promised pts not yet claimed by a frame
+        self._known: set[int] = set()
+
+    def add(self, packet: Any) -> None:
+        """Promise the slot of a demuxed video packet (empty and discarded packets show no frame)."""
+        if not self.tracking or not packet.size or packet.is_discard:
+            return
+        if packet.pts is None:
+            self.tracking = False
+            self._open.clear()
+            return
+        if packet.pts not in self._known:
+            self._known.add(packet.pts)
+            heapq.heappush(self._open, packet.pts)
+
+    def claim(self, pts: int) -> list[int]:
+        """Mark ``pts`` shown; returns the open slots before it (frames lost before this one)."""
+        lost = []
+        while self._open and self._open[0] < pts:
+            lost.append(heapq.heappop(self._open))
+        if self._open and self._open[0] == pts:
+            heapq.heappop(self._open)
+        return lost
+
+    def remaining(self) -> list[int]:
+        """The slots no frame has claimed, in order (frames lost at the end of the stream)."""
+        lost = sorted(self._open)
+        self._open.clear()
+        return lost

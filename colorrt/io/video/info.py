@@ -21,6 +21,20 @@ PASSTHROUGH_TYPES = ("audio", "subtitle")  # stream types copied packet by packe
 class VideoDamageWarning(UserWarning):
     """The input video has damaged or missing data; the readable part is still processed."""
 
+    noun = "video damage warnings"
+
+
+class DamagedPacketWarning(VideoDamageWarning):
+    """A video packet could not be decoded (one warning per packet, naming its time)."""
+
+    noun = "damaged packets"
+
+
+class HeldFramesWarning(VideoDamageWarning):
+    """Frames that could not be decoded were replaced by the nearest good frame (one warning per run)."""
+
+    noun = "held-frame warnings"
+
 
 @dataclass(frozen=True)
 class VideoInfo:

@@ -1,9 +1,10 @@
-"""Decoding a video's frames: threaded, resumable at a pts, damaged packets skipped with a warning."""
+"""Decoding a video's frames: threaded, resumable at a pts, frames lost to damage held with a warning."""
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,10 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from colorrt.io.video.clock import FrameClock, open_reader_input
-from colorrt.io.video.info import VideoDamageWarning, is_grey_format, probe
+from colorrt.io.video.clock import FrameClock, FrameSlots, open_reader_input
+from colorrt.io.video.info import (
+    DamagedPacketWarning,
+    HeldFramesWarning,
+    VideoDamageWarning,
+    is_grey_format,
+    probe,
+)
 
 TRUNCATION_SLACK_S = 0.5  # seconds a stream may end before its declared duration without a warning
+LOOKAHEAD_PACKETS = 32  # packets demuxed ahead of the decoder: more than any codec's reordering (H.264: 16)
 
 
 @dataclass(frozen=True)
@@ -32,8 +40,11 @@ class VideoReader:
     """Decodes a video's frames with FFmpeg's threaded decoder.
 
     Frames come as grey (H, W) arrays when the stream is grey, else RGB (H, W, 3); uint16 for
-    sources deeper than 8 bits. Damaged packets are skipped and reported in :attr:`warnings`
-    (also issued as :class:`VideoDamageWarning`) with their timestamp.
+    sources deeper than 8 bits. Damaged packets are reported in :attr:`warnings` (also issued as
+    :class:`DamagedPacketWarning`, one per packet) with their timestamp. Where the container gives
+    every packet a pts, a frame the decoder loses is replaced by the last good frame (the next good
+    one at the start) at its own pts, so the frames keep the input's count and timestamps; how many
+    were held is counted in :attr:`held` and reported once, at the end (:class:`HeldFramesWarning`).
 
     Args:
         path: the video file (opened read-only).
@@ -48,6 +59,8 @@ class VideoReader:
         self.start_index = start_index
         self.warnings: list[str] = []
         self.last_time: float | None = None
+        self.held = 0  # frames shown in place of lost ones (this run, from start_pts on)
+        self._index, self._previous, self._last_image = start_index, None, None
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         seek = self.start_pts is not None
@@ -66,46 +79,95 @@ class VideoReader:
                 container.close()
 
     def _frames(self, container: Any, stream: Any, check_seek: bool = False) -> Iterator[DecodedFrame]:
-        index, previous = self.start_index, None
+        self.held = 0
+        self._index, self._previous, self._last_image = self.start_index, None, None
         clock = FrameClock(self.info.frame_duration)
-        for frame in self._decoded(container, stream):
-            clock.previous = previous  # count on from the last pts returned (repaired, not skipped)
+        slots = FrameSlots()
+        for frame in self._decoded(container, stream, slots):
+            clock.previous = self._previous  # count on from the last pts returned (repaired, not skipped)
             pts = clock(frame)
+            if slots.tracking and frame.pts is not None:
+                pts = int(frame.pts)  # the container's own timestamp: damage cannot reorder it
             if check_seek:
                 if pts > self.start_pts:
                     raise _SeekOvershot
                 check_seek = False
-            if self.start_pts is not None and pts < self.start_pts:
-                continue
-            if previous is not None and pts <= previous:
+            lost = slots.claim(pts) if slots.tracking else []
+            if self._previous is not None and pts <= self._previous:
+                if slots.tracking:
+                    continue  # a frame the decoder let out late: its slot is already filled
                 self._warn(f"non-increasing timestamp at {_time_text(pts, stream.time_base)} renumbered")
-                pts = previous + 1
-            previous = pts
-            self.last_time = float(pts * stream.time_base)
-            yield DecodedFrame(index, pts, self.last_time, frame_to_array(frame))
-            index += 1
+                pts = self._previous + 1
+            image = frame_to_array(frame)
+            yield from self._held(lost, image if self._last_image is None else self._last_image, stream)
+            yield from self._emit(pts, image, stream)
         if check_seek:  # not one frame decoded after the seek
             raise _SeekOvershot
-        self._check_complete(previous, stream)
+        if self._last_image is not None:
+            yield from self._held(slots.remaining(), self._last_image, stream)
+        self._check_complete(self._previous, stream)
+        if self.held:
+            self._warn(
+                f"{self.held} frame(s) could not be decoded and were replaced by the nearest good frame "
+                "(held), so the output keeps the input's frame count and timestamps",
+                HeldFramesWarning,
+            )
 
-    def _decoded(self, container: Any, stream: Any) -> Iterator[Any]:
-        """Decoded PyAV frames; undecodable packets are skipped with a warning naming their time."""
+    def _held(self, slots: list[int], image: np.ndarray, stream: Any) -> Iterator[DecodedFrame]:
+        """The nearest good frame, shown again at each slot whose own frame was lost."""
+        for pts in slots:
+            if self._previous is not None and pts <= self._previous:
+                continue  # demuxed after a later frame came out: too late to show
+            if self.start_pts is None or pts >= self.start_pts:
+                self.held += 1
+            yield from self._emit(pts, image, stream)
+
+    def _emit(self, pts: int, image: np.ndarray, stream: Any) -> Iterator[DecodedFrame]:
+        self._previous, self._last_image = pts, image
+        if self.start_pts is not None and pts < self.start_pts:
+            return
+        self.last_time = float(pts * stream.time_base)
+        yield DecodedFrame(self._index, pts, self.last_time, image)
+        self._index += 1
+
+    def _decoded(self, container: Any, stream: Any, slots: FrameSlots) -> Iterator[Any]:
+        """Decoded PyAV frames; undecodable packets are skipped with a warning naming their time.
+
+        Packets are demuxed ``LOOKAHEAD_PACKETS`` ahead of the decoder, so the slots of frames shown
+        before a decoded one are known when it comes out (a damaged stream may release it early).
+        """
+        ahead: deque[Any] = deque()
+        for packet in self._demuxed(container, stream):
+            slots.add(packet)
+            ahead.append(packet)
+            if len(ahead) > LOOKAHEAD_PACKETS:
+                yield from self._decode(ahead.popleft(), stream)
+        while ahead:
+            yield from self._decode(ahead.popleft(), stream)
+
+    def _demuxed(self, container: Any, stream: Any) -> Iterator[Any]:
         import av
 
         packets = container.demux(stream)
         while True:
             try:
-                packet = next(packets)
+                yield next(packets)
             except StopIteration:
                 return
             except av.error.FFmpegError as e:
                 where = "the start" if self.last_time is None else f"{self.last_time:.3f} s"
                 self._warn(f"the container is unreadable after {where}: {e}; stopping there")
                 return
-            try:
-                yield from packet.decode()
-            except av.error.FFmpegError as e:
-                self._warn(f"damaged video data at {_time_text(packet.pts, stream.time_base)} skipped ({e})")
+
+    def _decode(self, packet: Any, stream: Any) -> list[Any]:
+        import av
+
+        try:
+            return packet.decode()
+        except av.error.FFmpegError as e:
+            where = _time_text(packet.pts, stream.time_base)
+            self._warn(f"damaged video data at {where} skipped ({e})", DamagedPacketWarning)
+            return []
 
     def _check_complete(self, last_pts: int | None, stream: Any) -> None:
         declared = self.info.duration_s
@@ -123,10 +185,10 @@ class VideoReader:
                 f"{start + declared:.3f} s: the file looks truncated; the frames up to {end:.3f} s are kept"
             )
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, message: str, category: type[VideoDamageWarning] = VideoDamageWarning) -> None:
         text = f"{self.path.name}: {message}"
         self.warnings.append(text)
-        warnings.warn(text, VideoDamageWarning, stacklevel=2)
+        warnings.warn(text, category, stacklevel=2)
 
 
 def frame_to_array(frame: Any) -> np.ndarray:
