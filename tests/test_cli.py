@@ -230,3 +230,18 @@ def test_folder_input_refuses_a_file_named_output(name, tmp_path, capsys):
     assert main(["colorize", str(src), "-o", str(tmp_path / name)]) == 2
     assert "is a folder, so the output is a folder too" in _error_of(capsys)
     assert not (tmp_path / name).exists()
+
+
+def test_tensorrt_backend_without_tensorrt_names_what_was_run(models, tmp_path, capsys):
+    pytest.importorskip("onnx")
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("TensorRT is installed: the error does not happen")
+    except ImportError:
+        pass
+    photo = Path(__file__).resolve().parents[1] / "examples" / "old_photo.jpg"
+    argv = ["colorize", str(photo), "-o", str(tmp_path / "o.png"), "--backend", "tensorrt", "--model"]
+    assert main([*argv, str(models["ab"])]) == 2
+    error = _error_of(capsys)
+    assert "the TensorRT backend (--backend tensorrt)" in error and "colorrt build needs" not in error

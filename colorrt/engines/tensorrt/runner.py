@@ -183,6 +183,7 @@ def _plan_path(
 ) -> Path:
     """The plan to run: ``path`` itself, or the plan built from an ``.onnx`` model (``build_options``)."""
     if path.suffix.lower() == ".onnx":
+        import_tensorrt(f"the TensorRT backend (--backend tensorrt), building an engine from {path.name},")
         path = build(path, contract=contract, device_id=device_id, **build_options)
     elif build_options:
         raise InputError(
