@@ -227,7 +227,8 @@ def _plain(server, array: np.ndarray, datatype: str) -> tuple[int, str]:
         (lambda s: raw_infer(s, binary_header([0, 8, 8, 1], 64), [bytes(64)], 64), "batch size is 0"),
         (lambda s: _plain(s, np.zeros((1, 8, 8, 2), np.uint8), "UINT8"), "2 channels"),
         (_huge, "20000x20000 pixels are larger than this server's limit"),
-        (_truncated, "unexpected"),
+        (_truncated, "unexpected size for input 'images', expecting 3096 additional bytes"),
+        (lambda s: _plain(s, np.zeros((9, 4, 4, 1), np.uint8), "UINT8"), "batch-size must be <= 8"),
     ],
     ids=[
         "dtype",
@@ -237,6 +238,7 @@ def _plain(server, array: np.ndarray, datatype: str) -> tuple[int, str]:
         "channels",
         "20000x20000",
         "truncated-body",
+        "too-many-images",
     ],
 )
 def test_bad_request_gets_a_clear_error_and_the_next_one_is_served(server, local, send, message):
