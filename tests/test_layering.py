@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "colorrt"
-BOTTOM = frozenset({"_version", "errors", "atomic", "modelfile", "gpu", "contract", "progress"})
+BOTTOM = frozenset({"_version", "errors", "atomic", "modelfile", "gpu", "contract", "progress", "digest"})
 MIDDLE = frozenset({"engines", "io", "kernels"})
 ALLOWED: dict[str, frozenset[str]] = {
     "_version": frozenset(),
@@ -24,6 +24,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "modelfile": frozenset({"errors", "atomic"}),
     "gpu": frozenset({"errors"}),
     "progress": frozenset(),
+    "digest": frozenset(),
     "contract": frozenset({"errors", "modelfile"}),
     "kernels": BOTTOM,  # kernels import no engine, runtime or io
     "io": BOTTOM | {"kernels"},  # io knows no model

@@ -66,6 +66,7 @@ def _info_text(d: OnnxDescription) -> str:
             + (f" - {d.contract.description}" if d.contract.description else "")
         )
         lines += [f"  {key:<22} {value}" for key, value in _contract_fields(d.contract)]
+    lines.append(f"weights:    {weights_text(d.metadata)}")
     others = {k: v for k, v in d.metadata.items() if k != "colorrt.contract"}
     if others:
         lines.append("metadata:")
@@ -116,6 +117,26 @@ def _contract_fields(contract: ColorContract) -> list[tuple[str, str]]:
         for key, value in fields.items()
         if key not in unused
     ]
+
+
+def weights_text(metadata: dict[str, str]) -> str:
+    """Where the weights came from: a published checkpoint (by SHA-256), other weights, or unknown."""
+    from colorrt.models.known import identify
+
+    try:
+        weights = str(json.loads(metadata.get("colorrt.export", "{}")).get("weights") or "")
+    except (ValueError, AttributeError):
+        weights = ""
+    if not weights:
+        return "not recorded (exported by another tool)"
+    known = identify(weights) if weights.startswith("sha256:") else None
+    if known is None:
+        return (
+            f"{weights} (not a published checkpoint colorrt knows)"
+            if weights.startswith("sha256:")
+            else weights
+        )
+    return f"{known.describe()}, sha256 verified at export"
 
 
 def render_size_text(contract: ColorContract) -> str:

@@ -321,9 +321,17 @@ def _weights_id(weights: str | os.PathLike[str] | Mapping[str, Any] | None) -> s
         return "random-init"
     if isinstance(weights, Mapping):
         return "state-dict (in memory)"
-    from colorrt.models.checkpoint import file_sha256
+    from colorrt.digest import file_sha256
 
     return f"sha256:{file_sha256(weights)}"
+
+
+def _published(weights_id: str) -> str | None:
+    """The published checkpoint these weights are (by SHA-256), described; None for any other."""
+    from colorrt.models.known import identify
+
+    known = identify(weights_id) if weights_id.startswith("sha256:") else None
+    return known.describe() if known else None
 
 
 def _export_facts(
@@ -344,6 +352,7 @@ def _export_facts(
         "exporter": exporter,
         "arch": spec.name,
         "weights": weights_id,
+        "published": _published(weights_id),
         "mode": "eval" if spec.eval_mode else "train",
         "mode_note": spec.mode_note,
         "options": dict(options or {}),

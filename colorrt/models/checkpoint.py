@@ -8,7 +8,6 @@ norm layers that have no such buffers (what pytorch-CycleGAN-and-pix2pix patches
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 import zipfile
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from colorrt.errors import InputError, ModelError
+from colorrt.models.known import check_published
 
 _WRAPPER_KEYS = ("state_dict", "model", "net", "netG", "generator")
 _NORM_STAT_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
@@ -63,6 +63,7 @@ def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
             f"weights file not found: {file}",
             "check the path, or pass --random-init to export without weights",
         )
+    check_published(file)  # warns about a truncated download of a published checkpoint
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
             warnings.simplefilter("ignore")
@@ -168,15 +169,6 @@ def _arch_hint(arch: str | None, extra: str = "") -> str:
         "`colorrt export --help` lists the architectures"
     )
     return f"{text}; {extra}" if extra else text
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def init_random_(module: nn.Module, seed: int = 0) -> nn.Module:
