@@ -47,6 +47,7 @@ from colorrt.runtime.temporal import TemporalState
 __all__ = [
     "DECODERS",
     "MANIFEST_VERSION",
+    "DiscardedJobWarning",
     "SEGMENT_SECONDS",
     "VideoJob",
     "VideoOptions",
@@ -56,6 +57,12 @@ __all__ = [
 ]
 
 MANIFEST_VERSION = 1
+
+
+class DiscardedJobWarning(UserWarning):
+    """An unfinished job's work folder was discarded: the run started over (no ``resume``)."""
+
+    noun = "unfinished jobs discarded"
 
 
 @dataclass
@@ -215,6 +222,7 @@ class VideoJob:
             warnings.warn(
                 f"starting over: the unfinished job in {self.work.path} is discarded (pass resume=True / "
                 "--resume to continue it)",
+                DiscardedJobWarning,
                 stacklevel=3,
             )
         self.work.reset()

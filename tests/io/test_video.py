@@ -20,7 +20,7 @@ import pytest
 from colorrt.errors import InputError
 from colorrt.io.video import VideoDamageWarning, VideoReader, probe
 from colorrt.runtime.runtime import Runtime
-from colorrt.runtime.video_job import VideoJob, colorize_video
+from colorrt.runtime.video_job import DiscardedJobWarning, VideoJob, colorize_video
 from tests.synth_video import (
     AVI_FRAMES,
     packet_bytes,
@@ -215,7 +215,7 @@ def test_without_resume_an_old_job_is_discarded(runtime: Runtime, film: Path, tm
     colorize_video(
         runtime, film, dst, progress=False, on_progress=lambda d, t: d == 10 and event.set(), cancel=event
     )
-    with pytest.warns(UserWarning, match="starting over"):
+    with pytest.warns(DiscardedJobWarning, match="starting over"):
         report = colorize_video(runtime, film, dst, progress=False)
     assert report.complete and report.resumed_from == 0 and report.frames_this_run == 40
 
@@ -395,11 +395,16 @@ def test_truncated_stream_is_finished_with_a_warning(runtime: Runtime, noisy_mkv
     assert _digest(cut) == before
 
 
-def test_corrupt_packets_are_skipped_with_their_timestamp(runtime: Runtime, noisy_mkv: Path, tmp_path: Path):
+def test_corrupt_packets_are_reported_with_their_timestamp(runtime: Runtime, noisy_mkv: Path, tmp_path: Path):
     bad = _damaged_copy(noisy_mkv, tmp_path / "bad.mkv", scramble=0.33)
     with pytest.warns(VideoDamageWarning, match=r"damaged video data at \d+\.\d{3} s"):
         report = colorize_video(runtime, bad, tmp_path / "out.mkv", progress=False)
+    # The frames of the packets left are all there (lost ones held); those of the clusters the
+    # scrambled bytes took out of the container are gone with their timestamps.
     assert report.complete and 50 < report.frames < 96
+    assert "held" in report.warnings[-1]
+    times = read_frames(tmp_path / "out.mkv")[1]
+    assert len(times) == report.frames and times == sorted(set(times))
 
 
 def test_truncated_mp4_without_index_is_a_clear_error(runtime: Runtime, film: Path, tmp_path: Path):
