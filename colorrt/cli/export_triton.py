@@ -25,12 +25,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=None,
         help="a plan's input/output type (default: read)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "python"),
+        default="auto",
+        help="auto: onnxruntime_onnx for .onnx, tensorrt_plan for .plan; python: Triton's Python backend "
+        "running colorrt's Runtime (pip install 'colorrt[serve]' where the server runs)",
+    )
+    parser.add_argument(
+        "--served",
+        choices=("images", "tensors"),
+        default="images",
+        help="with --backend python: uint8 images in and out (default), or the model's own tensors",
+    )
     parser.add_argument("--force", action="store_true", help="replace a model of that name in the repository")
     return parser
 
 
-def run(args: argparse.Namespace) -> TritonExport:
+def run(args: argparse.Namespace) -> TritonExport | Path:
     """Run ``colorrt export-triton`` and print what was written."""
+    if args.backend == "python":
+        return _python_model(args)
     result = export_triton(
         args.model,
         args.repo,
@@ -51,3 +66,22 @@ def run(args: argparse.Namespace) -> TritonExport:
     print(f"  serve: tritonserver --model-repository {Path(args.repo).resolve()}")
     print(f"  use:   colorrt colorize IN -o OUT --model http://HOST:8000/{config.name}")
     return result
+
+
+def _python_model(args: argparse.Namespace) -> Path:
+    """A Python-backend entry that runs colorrt's Runtime inside a stock Triton server."""
+    from colorrt.serve import ServedModel, write_python_model
+
+    served = ServedModel(
+        name=args.name or args.model.stem,
+        model=str(args.model),
+        kind=args.served,
+        contract=args.contract,
+        max_batch=args.max_batch or (0 if args.served == "tensors" else 8),
+        instances=args.instances,
+        instance_kind=args.kind,
+    )
+    path = write_python_model(args.repo, served, force=args.force)
+    print(f"wrote {path} (python backend running colorrt's Runtime, {args.served} in and out)")
+    print(f"  serve: tritonserver --model-repository {Path(args.repo).resolve()}")
+    return path

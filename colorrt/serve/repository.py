@@ -26,7 +26,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from colorrt._version import __version__
+from colorrt.atomic import replace_folder
 from colorrt.distributed.triton import KINDS, TritonTensor, export_triton
+from colorrt.distributed.triton.config import pbtxt_string
+from colorrt.distributed.triton.export import staging_parent
 from colorrt.errors import InputError
 from colorrt.serve.requests import COLORIZED, IMAGES, MAX_PIXELS
 
@@ -111,13 +114,13 @@ def write_python_model(repo: str | os.PathLike[str], served: ServedModel, *, for
     target = repo / served.name
     if target.exists() and not force:
         raise InputError(f"{target} already exists", "pass --force (force=True) to replace it")
-    staging = _staging_parent(repo) / f".colorrt-serve-{served.name}-{secrets.token_hex(4)}"
+    staging = staging_parent(repo) / f".colorrt-serve-{served.name}-{secrets.token_hex(4)}"
     try:
         entry = (
             _write_tensors(staging, served) if served.kind == "tensors" else _write_images(staging, served)
         )
         (entry / "1" / "model.py").write_text(MODEL_PY.format(version=__version__, kind=served.kind))
-        _replace(entry, target)
+        replace_folder(entry, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -158,32 +161,6 @@ def _write_tensors(staging: Path, served: ServedModel) -> Path:
     return export.path
 
 
-def _staging_parent(repo: Path) -> Path:
-    """The repository's parent when writable and on the same file system (a polling server then
-    never sees the staging folder), else the repository itself."""
-    parent = repo.resolve().parent
-    try:
-        same_device = os.stat(parent).st_dev == os.stat(repo).st_dev
-    except OSError:
-        return repo
-    return parent if same_device and os.access(parent, os.W_OK) else repo
-
-
-def _replace(entry: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.with_name(f".colorrt-old-{target.name}-{secrets.token_hex(4)}")
-        os.rename(target, old)
-    try:
-        os.rename(entry, target)
-    except BaseException:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def config_text(
     served: ServedModel,
     inputs: tuple[TritonTensor, ...],
@@ -194,7 +171,7 @@ def config_text(
 ) -> str:
     """``config.pbtxt`` of a Python-backend model (``max_batch`` 0: no batching, dims hold the batch)."""
     extra = " allow_ragged_batch: true" if ragged else ""
-    lines = [f"name: {_quote(served.name)}", 'backend: "python"', f"max_batch_size: {served.max_batch}"]
+    lines = [f"name: {pbtxt_string(served.name)}", 'backend: "python"', f"max_batch_size: {served.max_batch}"]
     lines += ["input ["] + [_tensor(t, extra) for t in inputs] + ["]"]
     lines += ["output ["] + [_tensor(t, "") for t in outputs] + ["]"]
     if served.max_batch > 0:
@@ -204,30 +181,17 @@ def config_text(
     lines.append(f"instance_group [ {{ count: {served.instances} kind: {kind} }} ]")
     entries = {**(parameters or {}), "colorrt.version": __version__, SETTINGS_PARAMETER: served.to_json()}
     for key, value in entries.items():
-        lines.append(f"parameters {{ key: {_quote(key)} value: {{ string_value: {_quote(value)} }} }}")
+        lines.append(
+            f"parameters {{ key: {pbtxt_string(key)} value: {{ string_value: {pbtxt_string(value)} }} }}"
+        )
     return _commas("\n".join(lines)) + "\n"
 
 
 def _tensor(tensor: TritonTensor, extra: str) -> str:
     dims = ", ".join(str(d) for d in tensor.dims)
-    return f"  {{ name: {_quote(tensor.name)} data_type: {tensor.data_type} dims: [ {dims} ]{extra} }}"
+    return f"  {{ name: {pbtxt_string(tensor.name)} data_type: {tensor.data_type} dims: [ {dims} ]{extra} }}"
 
 
 def _commas(text: str) -> str:
     """Separate the tensors of one input/output list with commas (protobuf text lists)."""
     return text.replace(" }\n  {", " },\n  {")
-
-
-def _quote(text: str) -> str:
-    """A protobuf text-format string literal (C escapes; UTF-8 kept as it is)."""
-    out = []
-    for ch in text:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\{ord(ch):03o}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
