@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 
 from colorrt.cli import main
@@ -70,3 +71,26 @@ def test_cli_routes_other_video_suffixes_and_an_audio_file_to_the_video_path(tmp
     capsys.readouterr()
     assert main(["colorize", str(sound), "-o", str(tmp_path / "sound.mkv"), *args]) == 2
     assert "no video stream" in capsys.readouterr().err
+
+
+def test_cli_damaged_film_keeps_its_frames_and_reports_each_warning_kind_once(tmp_path, capsys):
+    """Two damaged keyframes: one line per warning kind, the packets counted at the end, no frame lost."""
+    src = tmp_path / "film.mp4"
+    options = {"preset": "ultrafast", "x264-params": "bframes=2", "g": "12", "threads": "1"}
+    synth_video.write_video(src, synth_video.scene_frames(48, (48, 64), seed=4, grain=8), options=options)
+    data = bytearray(src.read_bytes())
+    with av.open(str(src)) as container:
+        places = [(p.pos, p.size) for p in container.demux(container.streams.video[0]) if p.size]
+    for pos, size in (places[12], places[24]):
+        data[pos : pos + size] = np.random.default_rng(pos).integers(0, 256, size, dtype=np.uint8).tobytes()
+    bad, dst = tmp_path / "bad.mp4", tmp_path / "out.mkv"
+    bad.write_bytes(bytes(data))
+    model = zoo.ab_model(tmp_path / "m.onnx")
+    code = main(["colorize", str(bad), "-o", str(dst), "--model", str(model), "--codec", "ffv1", "--quiet"])
+    assert code == 0
+    assert len(synth_video.read_frames(dst)[0]) == 48
+    lines = capsys.readouterr().err.splitlines()
+    assert sum("damaged video data" in line for line in lines) == 1, lines
+    assert sum("replaced by the nearest good frame" in line for line in lines) == 1, lines
+    assert any(line.endswith("damaged packets in all (the first is shown above)") for line in lines), lines
+    assert all(line.startswith("colorrt: warning: ") for line in lines), lines

@@ -176,9 +176,7 @@ def _colorize_video(runtime: Runtime, src: Path, dst: Path, args: argparse.Names
     except KeyboardInterrupt:
         print("colorrt: interrupted; finished segments are kept: continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    for warning in report.warnings:
-        print(f"colorrt: warning: {warning}", file=sys.stderr)
-    if not report.complete:
+    if not report.complete:  # report.warnings were shown as they were raised (one line per kind)
         print(f"colorrt: stopped early; partial file {report.partial}; resume with --resume", file=sys.stderr)
         return EXIT_PARTIAL
     if not args.quiet:
