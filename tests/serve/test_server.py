@@ -287,3 +287,29 @@ def test_triton_engine_against_the_real_server(server, local, protocol):
     for a, b in zip(served, local.colorize_batch(grey), strict=True):
         assert_close(a, b)
     assert int(model_stats(server, "raw")["inference_count"]) >= 5
+
+
+def test_ray_actors_call_the_real_server(server, local, tmp_path: Path):
+    """The Ray path (actors holding a Runtime on a Triton URL) against the real server, not a stand-in."""
+    pytest.importorskip("ray")
+    import ray
+    from PIL import Image
+
+    from colorrt.distributed.ray import colorize_folder_ray
+    from colorrt.io.images import read_image
+
+    rng = np.random.default_rng(11)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (36, 44), np.uint8)).save(src / f"p{i}.png")
+    url = f"http://{HOST}:{server.http_port}/raw"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        report = colorize_folder_ray(url, src, tmp_path / "out", workers=2, batch_size=2)
+    finally:
+        ray.shutdown()
+    assert (report.done, report.total, report.failed) == (4, 4, [])
+    for i in range(4):
+        grey = read_image(src / f"p{i}.png")
+        assert_close(read_image(tmp_path / "out" / f"p{i}.png"), local.colorize(grey))

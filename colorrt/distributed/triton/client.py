@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +97,10 @@ class TritonEngine(Engine):
         # gRPC takes its timeout per call; the HTTP client got it when created
         self._per_call = {} if self.url.protocol == "http" else {"client_timeout": self.timeout_s}
         self._module = _client_module(self.url.protocol)
-        self._client = self._connect()
+        # tritonclient.http runs on gevent, whose connection pool belongs to the thread that made it
+        # ("greenlet.error: Cannot switch to a different thread" elsewhere): one client per thread.
+        self._local = threading.local()
+        self._local.client = self._connect()
         config = self._config()
         self.config = config
         self.max_batch_size = int(config.get("max_batch_size", 0))
@@ -104,6 +108,14 @@ class TritonEngine(Engine):
         served_input = self._served_input(config)
         self.input_dtype = _numpy_type(served_input)
         self.fixed_batch = None if self.max_batch_size else _fixed_batch(served_input)  # None: any batch
+
+    @property
+    def _client(self) -> Any:
+        """This thread's client (made on a thread's first request)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._connect()
+        return client
 
     def _connect(self) -> Any:
         from tritonclient.utils import InferenceServerException
@@ -194,9 +206,11 @@ class TritonEngine(Engine):
         return np.asarray(reply.as_numpy(self.contract.output_name), dtype=np.float32)
 
     def close(self) -> None:
-        """Close the connection to the server."""
-        client, self._client = getattr(self, "_client", None), None
+        """Close this thread's connection (other threads' clients close when collected)."""
+        local = getattr(self, "_local", None)
+        client = getattr(local, "client", None)
         if client is not None:
+            local.client = None
             client.close()
         super().close()
 
