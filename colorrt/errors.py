@@ -24,6 +24,10 @@ class ContractError(ModelError):
     """A colour contract is missing, unknown or inconsistent."""
 
 
+class NonFiniteOutputError(ModelError):
+    """A model returned NaN or infinite values (a broken export or a precision it cannot run at)."""
+
+
 class BackendError(ColorRTError):
     """An engine backend is unavailable or failed."""
 

@@ -7,6 +7,7 @@ Every model is a closed-form function of its input, so tests can predict what it
 * ``rgb``: grey RGB in [-1, 1] → RGB in [-1, 1], ``y_c = x + TINT_c * (1 - x^2)``.
 * ``hints``: L + ab hints + mask (4 ch) → ab, ``ab = 110 * tanh(hint_ab * HINT_GAIN)`` (1×1 conv).
 * ``bins``: L → logits over ``BIN_CENTERS``; the bin weights depend on L.
+* ``dividing``: L → ab divided by a constant, by default zero: NaN and infinite output.
 
 Variants: no contract, fixed render size, fixed batch, float16 input/output.
 """
@@ -144,6 +145,20 @@ def bins_model(path: Path, contract: ColorContract | None = BINS_CONTRACT) -> Pa
     return _save(
         path, nodes, {"w": weight}, ("input", ["N", 1, *size]), ("output", ["N", 4, *size]), contract
     )
+
+
+def dividing_model(path: Path, contract: ColorContract | None = AB_CONTRACT, *, divisor: float = 0.0) -> Path:
+    """L → ab = conv(x) / divisor: a model that divides by zero (divisor 0: every value NaN or ±inf)."""
+    nodes = [
+        helper.make_node("Conv", ["input", "w", "b"], ["conv"]),
+        helper.make_node("Div", ["conv", "divisor"], ["output"]),
+    ]
+    inits = {
+        "w": np.array(AB_WEIGHT, np.float32).reshape(2, 1, 1, 1),
+        "b": np.array(AB_BIAS, np.float32),
+        "divisor": np.array(divisor, np.float32),
+    }
+    return _save(path, nodes, inits, ("input", ["N", 1, "H", "W"]), ("output", ["N", 2, "H", "W"]), contract)
 
 
 def flat_model(path: Path) -> Path:

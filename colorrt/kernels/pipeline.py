@@ -10,13 +10,15 @@ DESIGN.md). Everything on the hot path is float32.
 from __future__ import annotations
 
 import functools
+import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from colorrt.contract import ColorContract
-from colorrt.errors import ContractError, InputError
+from colorrt.errors import ContractError, InputError, NonFiniteOutputError
 from colorrt.kernels.color import (
     l_to_gray,
     lab_planes_to_linear,
@@ -31,6 +33,7 @@ from colorrt.kernels.resize import resize_bilinear, resize_bilinear_bands
 _FLOAT_RANGE_LIMIT = 2.0  # a float image above this is surely 0..255 or 0..65535, not 0..1
 _PIXEL_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)  # what the kernels read
 _MERGE_BAND_PIXELS = 40_960  # pixels merged per band: its float32 temporaries stay in cache (1.6x at 720p)
+MAX_STRENGTH = 2.0  # chroma scale: twice the model's colours already clips most of them at the gamut edge
 
 
 def image_to_rgb_float(image: np.ndarray) -> np.ndarray:
@@ -100,23 +103,67 @@ def preprocess(
     return batch
 
 
-def decode_ab(output: np.ndarray, contract: ColorContract) -> np.ndarray:
+def decode_ab(output: np.ndarray, contract: ColorContract, *, strength: float = 1.0) -> np.ndarray:
     """``(N, 2, h, w)`` float32 CIE ab from a model's NCHW output, at the output's size.
 
     * ``"ab"``: ``y * output_scale + output_offset``;
     * ``"rgb"``: ``y * output_scale + output_offset``, clipped to 0..1, converted to Lab, its ab;
     * ``"ab_bins"``: annealed mean: ``softmax(logits / T)`` over the bins, then the expected ab of
       ``contract.bin_centers`` (equal to the paper's ``softmax(log(p) / T)`` with p the softmax).
+
+    ``strength`` scales the ab (chroma) before it is merged: 0 gives grey, 1 the model's colours,
+    up to :data:`MAX_STRENGTH` stronger ones (see :func:`check_chroma_strength`).
     """
+    check_chroma_strength(strength)
     y = _check_output(output, contract)
-    if contract.output_kind == "ab":
-        return _affine(y, contract.output_scale, contract.output_offset)
+    if contract.output_kind == "ab":  # the scale is folded into the output's affine map: no extra pass
+        return _affine(y, contract.output_scale * strength, contract.output_offset * strength)
     if contract.output_kind == "rgb":
         rgb = _affine(y, contract.output_scale, contract.output_offset)
         np.clip(rgb, 0.0, 1.0, out=rgb)
         lab = rgb_to_lab(rgb.transpose(0, 2, 3, 1))
-        return np.ascontiguousarray(lab[..., 1:].transpose(0, 3, 1, 2))
-    return _annealed_mean(y, contract)
+        ab = np.ascontiguousarray(lab[..., 1:].transpose(0, 3, 1, 2))
+    else:
+        ab = _annealed_mean(y, contract)
+    if strength != 1.0:
+        ab *= np.float32(strength)
+    return ab
+
+
+def check_chroma_strength(strength: float) -> None:
+    """Refuse a chroma strength that is not a number in ``0..MAX_STRENGTH``."""
+    number = isinstance(strength, (int, float, np.floating)) and not isinstance(strength, bool)
+    if not number or not 0.0 <= strength <= MAX_STRENGTH:
+        raise InputError(
+            f"strength must be a number from 0 to {MAX_STRENGTH:g}, got {strength!r}",
+            "0 gives grey, 1 the model's own colours (the default), above 1 stronger colours",
+        )
+
+
+def check_finite(output: Any, model: str) -> None:
+    """Raise :class:`NonFiniteOutputError` naming ``model`` when ``output`` holds NaN or infinity.
+
+    ``output``: a NumPy or CuPy model output (or the 0-d sum of one). One reduction per batch: the
+    float64 sum is NaN or infinite exactly when some value is (finite float32 values cannot overflow it).
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is what this looks for, not news
+        if math.isfinite(float(output.sum(dtype=np.float64))):
+            return
+    raise NonFiniteOutputError(
+        f"the model {model} returned NaN or infinite values, which would come out as black or false "
+        "colours; colorrt stopped without writing them",
+        "if it is an FP16 or INT8 model, run its FP32 model instead (FP16 overflows and broken INT8 "
+        "scales do this); otherwise re-export it or try another model (--model)",
+    )
+
+
+def model_label(engine: Any) -> str:
+    """How messages name the model an engine runs: its file (``path`` or ``source``) and engine name."""
+    name = getattr(engine, "name", type(engine).__name__)
+    where = getattr(engine, "path", None) or getattr(engine, "source", None)
+    if not where:
+        return f"'{name}'"
+    return f"{os.path.basename(str(where).rstrip('/')) or where} ({name})"
 
 
 def merge(luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
@@ -142,10 +189,11 @@ def merge(luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 
 def postprocess(
-    output: np.ndarray, luminances: Sequence[np.ndarray], contract: ColorContract
+    output: np.ndarray, luminances: Sequence[np.ndarray], contract: ColorContract, *, strength: float = 1.0
 ) -> list[np.ndarray]:
-    """uint8 sRGB images: :func:`decode_ab` of the batch output, then :func:`merge` with each full-res L."""
-    ab = decode_ab(output, contract)
+    """uint8 sRGB images: :func:`decode_ab` of the batch output (chroma scaled by ``strength``), then
+    :func:`merge` with each full-res L."""
+    ab = decode_ab(output, contract, strength=strength)
     if len(luminances) != len(ab):
         raise InputError(
             f"postprocess: the output holds {len(ab)} items but {len(luminances)} luminance planes "

@@ -329,6 +329,31 @@ def test_postprocess_batch_matches_reference(dev, contract) -> None:
         _assert_u8_close(image, reference_image)
 
 
+@pytest.mark.parametrize("contract", [AB, GRAY, BINS], ids=lambda c: c.output_kind)
+@pytest.mark.parametrize("strength", [0.0, 0.5, 1.8])
+def test_chroma_strength_matches_reference(dev, contract, strength) -> None:
+    """decode_ab, postprocess and postprocess_batch take the reference's ``strength``, same result."""
+    lightness = _planes(2, 20, 28)
+    output = _model_output(contract, 2, 5, 7)
+    expected_ab = ref.decode_ab(output, contract, strength=strength)
+    got_ab = cuda.decode_ab(dev.put(output), contract, strength=strength, launcher=dev.launcher)
+    np.testing.assert_allclose(dev.get(got_ab), expected_ab, rtol=0, atol=L_TOL)
+    expected = ref.postprocess(output, list(lightness), contract, strength=strength)
+    batch = cuda.postprocess_batch(
+        dev.put(output), dev.put(lightness), contract, strength=strength, launcher=dev.launcher
+    )
+    listed = cuda.postprocess(
+        dev.put(output), [dev.put(p) for p in lightness], contract, strength=strength, launcher=dev.launcher
+    )
+    for image, one, reference_image in zip(dev.get(batch), listed, expected, strict=True):
+        _assert_u8_close(image, reference_image)
+        _assert_u8_close(dev.get(one), reference_image)
+    with pytest.raises(InputError, match="strength"):
+        cuda.postprocess_batch(
+            dev.put(output), dev.put(lightness), contract, strength=3, launcher=dev.launcher
+        )
+
+
 def test_postprocess_list_matches_reference(dev) -> None:
     lightness = [_planes(1, 20, 28)[0], _planes(1, 20, 28)[0]]
     output = _model_output(AB, 2, 8, 12)

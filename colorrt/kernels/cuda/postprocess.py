@@ -14,18 +14,30 @@ from colorrt.kernels.cuda.launch import Launcher, f32, i32, output_array, resolv
 from colorrt.kernels.cuda.tables import axis_taps, code_tables, color_matrix
 
 
-def decode_ab(output: Any, contract: ColorContract, *, launcher: Launcher | None = None) -> Any:
-    """``(N, 2, h, w)`` float32 CIE ab from a model's NCHW output (as ``pipeline.decode_ab``)."""
+def decode_ab(
+    output: Any, contract: ColorContract, *, strength: float = 1.0, launcher: Launcher | None = None
+) -> Any:
+    """``(N, 2, h, w)`` float32 CIE ab from a model's NCHW output, scaled by ``strength`` (as
+    ``pipeline.decode_ab``)."""
+    reference.check_chroma_strength(strength)
     k = resolve_launcher(launcher)
     xp = k.xp
     y = _check_output(xp, output, contract)
-    n, _, h, w = y.shape
     if contract.output_kind == "ab":
-        ab = y * np.float32(contract.output_scale)
+        ab = y * np.float32(contract.output_scale * strength)
         if contract.output_offset:
-            ab += np.float32(contract.output_offset)
+            ab += np.float32(contract.output_offset * strength)
         return ab
-    ab = xp.empty((n, 2, h, w), dtype=np.float32)
+    ab = _decode_other(k, y, contract)
+    if strength != 1.0:
+        ab *= np.float32(strength)
+    return ab
+
+
+def _decode_other(k: Launcher, y: Any, contract: ColorContract) -> Any:
+    """ab of an ``rgb`` or ``ab_bins`` output, by its kernel."""
+    n, _, h, w = y.shape
+    ab = k.xp.empty((n, 2, h, w), dtype=np.float32)
     if contract.output_kind == "rgb":
         k.launch(
             "rgb_to_ab",
@@ -77,11 +89,17 @@ def merge(luminance: Any, ab: Any, *, launcher: Launcher | None = None) -> Any:
 
 
 def postprocess(
-    output: Any, luminances: Sequence[Any], contract: ColorContract, *, launcher: Launcher | None = None
+    output: Any,
+    luminances: Sequence[Any],
+    contract: ColorContract,
+    *,
+    strength: float = 1.0,
+    launcher: Launcher | None = None,
 ) -> list[Any]:
-    """uint8 sRGB images: :func:`decode_ab` of the batch output, then :func:`merge` with each full-res L."""
+    """uint8 sRGB images: :func:`decode_ab` of the batch output (chroma scaled by ``strength``), then
+    :func:`merge` with each full-res L."""
     k = resolve_launcher(launcher)
-    ab = decode_ab(output, contract, launcher=k)
+    ab = decode_ab(output, contract, strength=strength, launcher=k)
     if len(luminances) != len(ab):
         raise InputError(
             f"postprocess: the output holds {len(ab)} items but {len(luminances)} luminance planes "
@@ -96,14 +114,17 @@ def postprocess_batch(
     luminances: Any,
     contract: ColorContract,
     *,
+    strength: float = 1.0,
     out: Any = None,
     launcher: Launcher | None = None,
 ) -> Any:
     """uint8 ``N x H x W x 3`` frames from a batch output and the batch's ``N x H x W`` full-res L.
 
-    For ``ab`` models the output's scaling is fused into the merge kernel (one pass over the
-    frame); ``rgb`` and ``ab_bins`` outputs are decoded at render size first.
+    For ``ab`` models the output's scaling and the chroma ``strength`` are fused into the merge
+    kernel (one pass over the frame); ``rgb`` and ``ab_bins`` outputs are decoded at render size
+    first, the strength folded into the merge's scale.
     """
+    reference.check_chroma_strength(strength)
     k = resolve_launcher(launcher)
     xp = k.xp
     lightness = xp.asarray(luminances)
@@ -115,6 +136,7 @@ def postprocess_batch(
         ab, scale, offset = _check_output(xp, output, contract), contract.output_scale, contract.output_offset
     else:
         ab, scale, offset = decode_ab(output, contract, launcher=k), 1.0, 0.0
+    scale, offset = scale * strength, offset * strength
     if ab.shape[0] != lightness.shape[0]:
         raise InputError(
             f"postprocess_batch: the output holds {ab.shape[0]} items but {lightness.shape[0]} luminance "
