@@ -37,6 +37,7 @@ class StreamOptions:
         compensate_pans: the stabilizer follows global camera motion (pans) before blending.
         workers: threads for the per-frame NumPy work of the prepare and merge stages (each; default:
             one per CPU, up to 4).
+        side_by_side: each frame comes out as the grey input left of the result (twice as wide).
     """
 
     temporal: float = DEFAULT_TEMPORAL
@@ -47,6 +48,7 @@ class StreamOptions:
     motion_sigma: float | None = MOTION_SIGMA
     compensate_pans: bool = True
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    side_by_side: bool = False
 
     def __post_init__(self) -> None:
         check_strength(self.temporal)
@@ -83,6 +85,7 @@ class VideoOptions:
         progress: progress bar with frames/s and ETA (only on a terminal).
         segment_seconds: seconds of video per resumable segment.
         queue_size: items per pipeline queue.
+        side_by_side: the output shows the grey input left of the result (a video twice as wide).
     """
 
     codec: str | None = None
@@ -97,6 +100,7 @@ class VideoOptions:
     progress: bool = True
     segment_seconds: float = SEGMENT_SECONDS
     queue_size: int = 4
+    side_by_side: bool = False
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
@@ -113,7 +117,10 @@ class VideoOptions:
     def stream_options(self) -> StreamOptions:
         """The frame pipeline's settings for this film."""
         return StreamOptions(
-            temporal=self.temporal, queue_size=self.queue_size, scene_threshold=self.scene_threshold
+            temporal=self.temporal,
+            queue_size=self.queue_size,
+            scene_threshold=self.scene_threshold,
+            side_by_side=self.side_by_side,
         )
 
     def encoding(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Runtime: colorize images (arrays, PIL images, files, folders) with any engine.
 
 Each image keeps its full-resolution luminance and its alpha channel; only chroma comes from the
-model, which runs at the contract's render size. Images that share a render shape are batched.
+model, which runs at the contract's render size (or ``render_size``), scaled by ``strength``. Images
+that share a render shape are batched. Folder runs are planned in :mod:`colorrt.runtime.folder`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +20,16 @@ from PIL import Image
 from colorrt.contract import ColorContract
 from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
-from colorrt.io.images import array_to_pil, format_for, list_images, pil_to_array, read_image, write_image
+from colorrt.io.images import array_to_pil, format_for, pil_to_array, read_image, write_image
 from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha, split_alpha
 from colorrt.progress import progress_bar
+from colorrt.runtime.folder import BatchReport, check_distinct, images_outside, plan_folder
+from colorrt.runtime.render import render_contract, side_by_side
+
+__all__ = ["BatchReport", "ImageLike", "Runtime", "check_distinct", "images_outside"]
 
 ImageLike = np.ndarray | Image.Image
-
-
-@dataclass
-class BatchReport:
-    """Outcome of a folder run: how many images were written and which failed, with why."""
-
-    done: int = 0
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def total(self) -> int:
-        """Images attempted."""
-        return self.done + len(self.failed)
-
-    @property
-    def ok(self) -> bool:
-        """True when every image was written."""
-        return not self.failed
 
 
 @dataclass
@@ -67,6 +53,12 @@ class Runtime:
         batch_size: images per inference call (images are grouped by render shape).
         contract: a contract or preset name overriding the model's stored contract.
         threads: CPU threads for the engine (default: physical cores).
+        render_size: the longest side (pixels) of the picture the model sees (DeOldify's
+            ``render_factor``); None keeps the contract's. Smaller is faster, larger keeps finer
+            colour detail. A fixed-size contract refuses another size; others round it to their
+            multiple. Used for images, folders, films and pages.
+        strength: scales the model's chroma before it is merged: 0 grey, 1 the model's colours
+            (default), up to 2 stronger ones. Used for images, folders, films and pages.
         engine_options: passed to the backend's engine, e.g. ``arch="cyclegan-resnet9"`` for a torch
             ``.pth`` checkpoint, ``dtype="fp16"`` or ``cuda_graphs=True`` for the torch engine.
     """
@@ -80,6 +72,8 @@ class Runtime:
         batch_size: int = 4,
         contract: ColorContract | str | None = None,
         threads: int | None = None,
+        render_size: int | None = None,
+        strength: float = 1.0,
         **engine_options: Any,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -88,24 +82,35 @@ class Runtime:
             raise InputError(
                 f"threads must be an integer >= 1, got {threads!r}", "leave it out to use the physical cores"
             )
+        pipeline.check_chroma_strength(strength)
         self.batch_size = batch_size
+        self.strength = float(strength)
         if isinstance(model, Engine):
             if contract is not None:
                 raise InputError("contract= cannot be applied to an engine that is already created")
             self.engine = model
-        else:
-            from colorrt.engines.registry import load_engine
+            self._contract = render_contract(model.contract, render_size)
+            return
+        from colorrt.engines.registry import load_engine
 
-            if threads is not None:
-                engine_options["threads"] = threads
-            self.engine = load_engine(
-                model, backend=backend, device=device, contract=contract, **engine_options
-            )
+        if threads is not None:
+            engine_options["threads"] = threads
+        self.engine = load_engine(model, backend=backend, device=device, contract=contract, **engine_options)
+        try:
+            self._contract = render_contract(self.engine.contract, render_size)
+        except ColorRTError:
+            self.engine.close()  # ours: the caller never sees it
+            raise
 
     @property
     def contract(self) -> ColorContract:
-        """The colour contract of the model being run."""
-        return self.engine.contract
+        """The colour contract the model is run with: the model's, at ``render_size`` when given."""
+        return self._contract
+
+    @property
+    def render_size(self) -> int:
+        """The longest side (pixels) of the picture the model sees."""
+        return self._contract.render_size
 
     def colorize(self, image: ImageLike, hints: np.ndarray | None = None) -> ImageLike:
         """Colorize one image.
@@ -130,21 +135,39 @@ class Runtime:
         colours = self._run_grouped(prepared)
         return [_like_input(image, colour) for image, colour in zip(images, colours, strict=True)]
 
-    def colorize_file(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
-        """Colorize an image file into ``dst`` (format from its suffix), written atomically."""
+    def colorize_file(
+        self, src: str | os.PathLike[str], dst: str | os.PathLike[str], *, side_by_side: bool = False
+    ) -> Path:
+        """Colorize an image file into ``dst`` (format from its suffix), written atomically.
+
+        ``side_by_side``: ``dst`` shows the grey input left of the result (twice as wide).
+        """
         src, dst = Path(src), Path(dst)
         check_distinct(src, dst)
         format_for(dst)  # an unwritable destination fails before any work
-        write_image(dst, self.colorize(read_image(src)))
+        prepared = self._prepare(read_image(src), None)
+        (colour,) = self._run_grouped([prepared])
+        write_image(dst, _shown(prepared, colour, side_by_side))
         return dst
 
     def colorize_folder(
-        self, src_dir: str | os.PathLike[str], dst_dir: str | os.PathLike[str], *, progress: bool = True
+        self,
+        src_dir: str | os.PathLike[str],
+        dst_dir: str | os.PathLike[str],
+        *,
+        progress: bool = True,
+        resume: bool = False,
+        format: str | None = None,
+        side_by_side: bool = False,
     ) -> BatchReport:
         """Colorize every image under ``src_dir`` into ``dst_dir`` with the same relative names.
 
-        Files that cannot be read, colorized or written are skipped and listed in the report;
-        the run goes on. A progress bar shows on a terminal when ``progress`` is true.
+        Files that cannot be read, colorized or written are listed in ``report.failed``, files that
+        are not images (videos, ...) in ``report.skipped``; the run goes on. ``resume``: images whose
+        output is already there are kept (counted in ``report.kept``), not colorized again; without
+        it they are overwritten. ``format`` (``"png"``, ``"jpg"``, ...) sets every output's suffix.
+        ``side_by_side``: each output shows the grey input left of the result. A progress bar shows
+        on a terminal when ``progress`` is true. A model returning NaN stops the run with an error.
         """
         src_dir, dst_dir = Path(src_dir), Path(dst_dir)
         check_distinct(src_dir, dst_dir)
@@ -152,14 +175,12 @@ class Runtime:
             raise InputError(
                 f"output {dst_dir} is a file, but the input is a folder", "pass an output folder"
             )
-        files = images_outside(src_dir, dst_dir)
-        inputs = {(src_dir / f).resolve() for f in files}
-        report, start = BatchReport(), time.perf_counter()
-        with progress_bar(len(files), enabled=progress, desc="colorize") as bar:
-            for chunk in _chunks(files, self.batch_size):
-                pairs = [(src_dir / f, dst_dir / f) for f in chunk]
-                self.colorize_pairs(pairs, report, inputs=inputs)
-                bar.update(len(chunk))
+        plan = plan_folder(src_dir, dst_dir, format=format, resume=resume)
+        report, start = plan.report, time.perf_counter()
+        with progress_bar(len(plan.pairs), enabled=progress, desc="colorize") as bar:
+            for pairs in _chunks(plan.pairs, self.batch_size):
+                self.colorize_pairs(pairs, report, inputs=plan.inputs, side_by_side=side_by_side)
+                bar.update(len(pairs))
         report.failed.sort()
         report.seconds = time.perf_counter() - start
         return report
@@ -171,6 +192,7 @@ class Runtime:
         *,
         inputs: Collection[Path] = (),
         isolate_failures: bool = False,
+        side_by_side: bool = False,
     ) -> BatchReport:
         """Colorize image files ``(src, dst)`` as one batch, each output written atomically; the files
         are counted in ``report`` (a new one when None), which is returned.
@@ -180,6 +202,7 @@ class Runtime:
         and the other files go on. An error while running the model is raised (it would fail every
         file), unless ``isolate_failures``: then the files are run one at a time and those the model
         fails on are listed too (a Ray worker does this, so one file cannot fail its whole batch).
+        ``side_by_side``: each output shows the grey input left of the result.
         """
         report = BatchReport() if report is None else report
         ready: list[tuple[Path, Path, _Prepared]] = []
@@ -195,12 +218,12 @@ class Runtime:
                 report.failed.append((src, str(e)))
         prepared = [item for _, _, item in ready]
         colours = self._run_isolated(prepared) if isolate_failures else self._run_grouped(prepared)
-        for (src, dst, _), colour in zip(ready, colours, strict=True):
+        for (src, dst, item), colour in zip(ready, colours, strict=True):
             if isinstance(colour, ColorRTError):
                 report.failed.append((src, str(colour)))
                 continue
             try:
-                write_image(dst, colour)
+                write_image(dst, _shown(item, colour, side_by_side))
                 report.done += 1
             except ColorRTError as e:
                 report.failed.append((src, str(e)))
@@ -301,7 +324,9 @@ class Runtime:
         batch = pipeline.preprocess(
             luminances, self.contract, hints=hints if any(h is not None for h in hints) else None
         )
-        return pipeline.postprocess(self.engine.infer(batch), luminances, self.contract)
+        output = self.engine.infer(batch)
+        pipeline.check_finite(output, pipeline.model_label(self.engine))
+        return pipeline.postprocess(output, luminances, self.contract, strength=self.strength)
 
 
 def _to_array(image: ImageLike) -> np.ndarray:
@@ -316,30 +341,9 @@ def _like_input(image: ImageLike, colour: np.ndarray) -> ImageLike:
     return array_to_pil(colour) if isinstance(image, Image.Image) else colour
 
 
-def check_distinct(src: Path, dst: Path) -> None:
-    """Refuse a missing source, or a destination that is the source itself."""
-    if not src.exists():
-        raise InputError(f"no such file or folder: {src}", "check the path")
-    if dst.exists() and os.path.samefile(src, dst):
-        raise InputError(
-            f"output {dst} is the input itself", "write to another path: inputs are never modified"
-        )
-
-
-def images_outside(src_dir: Path, dst_dir: Path) -> list[Path]:
-    """Images under src_dir, leaving out an output folder nested inside it."""
-    if not src_dir.is_dir():
-        raise InputError(f"not a folder: {src_dir}", "pass a folder of images, or a single image file")
-    files = list_images(src_dir)
-    try:
-        nested = dst_dir.resolve().relative_to(src_dir.resolve())
-    except ValueError:
-        nested = None
-    if nested is not None and nested.parts:
-        files = [f for f in files if f.parts[: len(nested.parts)] != nested.parts]
-    if not files:
-        raise InputError(f"no image files in {src_dir}", "supported suffixes: .png, .jpg, .tif, .webp, ...")
-    return files
+def _shown(item: _Prepared, colour: np.ndarray, beside_grey: bool) -> np.ndarray:
+    """What is written for an image: the result, or the grey input left of it."""
+    return side_by_side(item.luminance, colour) if beside_grey else colour
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

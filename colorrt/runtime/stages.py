@@ -17,6 +17,7 @@ from colorrt.kernels.resize import resize_bilinear
 from colorrt.runtime.cuts import DetectorState, SceneCutDetector, block_mean
 from colorrt.runtime.options import StreamOptions
 from colorrt.runtime.queues import Stage, ordered_map
+from colorrt.runtime.render import side_by_side
 from colorrt.runtime.temporal import ChromaStabilizer, TemporalState
 
 _DEFAULT_OPTIONS = StreamOptions()
@@ -26,7 +27,7 @@ _DEFAULT_OPTIONS = StreamOptions()
 class ColorizedFrame:
     """One colorized frame with the tag it came in with and the temporal state after it."""
 
-    image: np.ndarray  # uint8 (H, W, 3) sRGB
+    image: np.ndarray  # uint8 (H, W, 3) sRGB; (H, 2W, 3) with the grey input beside it (side_by_side)
     tag: Any
     cut: bool  # this frame starts a new scene
     state: TemporalState | None  # None when temporal smoothing is off
@@ -56,6 +57,9 @@ class ColorizeStages:
         batch_size: frames per inference call.
         options: temporal smoothing and scene detection settings.
         initial_state: temporal state to continue from (resuming a video).
+        contract: the contract to run the model with (a runtime's, at its render size); None: the
+            engine's.
+        strength: chroma scale before the merge (0 grey, 1 the model's colours, up to 2).
     """
 
     def __init__(
@@ -64,11 +68,17 @@ class ColorizeStages:
         batch_size: int,
         options: StreamOptions = _DEFAULT_OPTIONS,
         initial_state: TemporalState | None = None,
+        *,
+        contract: ColorContract | None = None,
+        strength: float = 1.0,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        kernels.check_chroma_strength(strength)
         self.engine = engine
-        self.contract: ColorContract = engine.contract
+        self.contract: ColorContract = engine.contract if contract is None else contract
+        self.strength = strength
+        self.model = kernels.model_label(engine)
         self.batch_size = batch_size
         self.options = options
         smoothing = options.temporal > 0
@@ -109,7 +119,8 @@ class ColorizeStages:
             yield self._batch(pending)
 
     def infer(self, batches: Iterator[_Batch]) -> Iterator[_Batch]:
-        """Run the engine on each batch (moving data to and from the GPU for CUDA engines)."""
+        """Run the engine on each batch (moving data to and from the GPU for CUDA engines); a batch
+        with NaN or infinite output stops the stream with a NonFiniteOutputError."""
         on_gpu = getattr(self.engine, "device", "cpu") == "cuda"
         cupy = import_cupy("running a CUDA engine in the frame pipeline") if on_gpu else None
         for batch in batches:
@@ -117,6 +128,7 @@ class ColorizeStages:
                 batch.data = cupy.asnumpy(self.engine.infer(cupy.asarray(batch.data)))
             else:
                 batch.data = self.engine.infer(batch.data)
+            kernels.check_finite(batch.data, self.model)
             yield batch
 
     def merge(self, batches: Iterator[_Batch]) -> Iterator[ColorizedFrame]:
@@ -126,15 +138,15 @@ class ColorizeStages:
         ``options.workers`` threads; frames come out in order.
         """
         jobs = self._smoothed(batches)
-        for (item, state), rgb in ordered_map(kernels.merge, jobs, self.options.workers, "merge"):
+        merge = _merge_beside_grey if self.options.side_by_side else kernels.merge
+        for (item, state), rgb in ordered_map(merge, jobs, self.options.workers, "merge"):
             yield ColorizedFrame(rgb, item.tag, item.cut, state)
 
     def _smoothed(self, batches: Iterator[_Batch]) -> Iterator[tuple[tuple[_Item, Any], tuple]]:
         """((item, temporal state), (luminance, smoothed ab)) for each frame, in order."""
         for batch in batches:
-            for item, ab in zip(
-                batch.items, kernels.decode_ab(np.asarray(batch.data), self.contract), strict=True
-            ):
+            decoded = kernels.decode_ab(np.asarray(batch.data), self.contract, strength=self.strength)
+            for item, ab in zip(batch.items, decoded, strict=True):
                 state = None
                 if self.stabilizer is not None:
                     luma = resize_bilinear(item.motion_luma, ab.shape[-2:])
@@ -162,6 +174,11 @@ class ColorizeStages:
 
     def _batch(self, items: list[_Item]) -> _Batch:
         return _Batch(items, kernels.preprocess([item.luminance for item in items], self.contract))
+
+
+def _merge_beside_grey(luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """The merged frame with the grey input left of it."""
+    return side_by_side(luminance, kernels.merge(luminance, ab))
 
 
 def _check_frame(image: Any) -> np.ndarray:

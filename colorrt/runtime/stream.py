@@ -93,12 +93,24 @@ def stream(
             (chroma smoothing strength in [0, 1); 0 colorizes each frame on its own), ``batch_size``
             (frames per inference; default the runtime's), ``queue_size`` (batches each stage queue
             holds: the memory bound), ``scene_threshold`` (see :class:`SceneCutDetector`; None: its
-            default), ...
+            default), ``side_by_side`` (frames come out as the grey input left of the result), ...
+            The runtime's ``render_size`` and ``strength`` apply.
 
     Returns:
         A :class:`FrameStream`: iterate it for uint8 (H, W, 3) RGB frames; ``cancel()`` stops it;
         ``scene_cuts`` lists the frame indices where a new scene started.
     """
     options = StreamOptions.merged(options, **keywords)
-    stages = ColorizeStages(runtime.engine, options.batch_size or runtime.batch_size, options)
+    stages = ColorizeStages(
+        runtime.engine, options.batch_size or runtime.batch_size, options, **rendering(runtime)
+    )
     return FrameStream(Pipeline(enumerate(frames), stages.stages(), queue_size=options.queue_size))
+
+
+def rendering(runtime: Any) -> dict[str, Any]:
+    """How ``runtime`` runs its model (its contract at its render size, its chroma strength), as
+    :class:`ColorizeStages` keywords; an object with only an ``engine`` gets the engine's own."""
+    return {
+        "contract": getattr(runtime, "contract", runtime.engine.contract),
+        "strength": getattr(runtime, "strength", 1.0),
+    }

@@ -13,6 +13,7 @@ and audio packets.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -42,6 +43,7 @@ from colorrt.runtime.options import DECODERS, SEGMENT_SECONDS, VideoOptions
 from colorrt.runtime.queues import Pipeline
 from colorrt.runtime.segments import FrameTag, SegmentEncoder, SegmentRecord, WorkDir
 from colorrt.runtime.stages import ColorizeStages
+from colorrt.runtime.stream import rendering
 from colorrt.runtime.temporal import TemporalState
 
 __all__ = [
@@ -121,8 +123,10 @@ class VideoJob:
         self.options = VideoOptions.merged(options, **keywords)
         self.stream_options = self.options.stream_options()
         self.info: VideoInfo = probe(self.src)
+        wide = self.options.side_by_side  # the output's frames: grey input | result
+        self.out_info = dataclasses.replace(self.info, width=self.info.width * 2) if wide else self.info
         self.settings: EncodeSettings = encode_settings(
-            self.dst, size=(self.info.height, self.info.width), **self.options.encoding()
+            self.dst, size=(self.info.height, self.out_info.width), **self.options.encoding()
         )
         self.batch_size = int(runtime.batch_size)
         self.segment_frames = _segment_frames(self.options.segment_seconds, self.info, self.batch_size)
@@ -139,7 +143,7 @@ class VideoJob:
     def run(self) -> VideoReport:
         """Colorize the whole video (or the rest of it, when resuming)."""
         start_time = time.perf_counter()
-        check_output(self.dst, self.settings, self.info)
+        check_output(self.dst, self.settings, self.out_info)
         manifest = self._open_manifest()
         segments = [SegmentRecord(**s) for s in manifest["segments"]]
         done = sum(s.frames for s in segments)
@@ -148,13 +152,19 @@ class VideoJob:
         )
         reader = self._reader(segments)
         stages = ColorizeStages(
-            self.runtime.engine, self.batch_size, self.stream_options, self._initial_state(segments)
+            self.runtime.engine,
+            self.batch_size,
+            self.stream_options,
+            self._initial_state(segments),
+            **rendering(self.runtime),
         )
         source = ((FrameTag(f.index, f.pts), f.image) for f in reader)
         self._pipeline = Pipeline(source, stages.stages(), queue_size=self.stream_options.queue_size)
         if self._cancel.is_set():  # cancel() came before the pipeline existed
             self._pipeline.cancel()
-        encoder = SegmentEncoder(self.work, self.settings, self.info, self.segment_frames, manifest, segments)
+        encoder = SegmentEncoder(
+            self.work, self.settings, self.out_info, self.segment_frames, manifest, segments
+        )
         try:
             interrupted = self._encode_all(encoder, report)
         finally:
@@ -234,15 +244,18 @@ class VideoJob:
         """What must not change between an interrupted run and its resumption."""
         stat = self.src.stat()
         engine = self.runtime.engine
+        model = rendering(self.runtime)
         identity = {
             "source": {"path": str(self.src.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
             "encode": self.settings.to_dict(),
             "model": {
                 "engine": getattr(engine, "name", type(engine).__name__),
                 "path": str(getattr(engine, "path", "")),
-                "contract": engine.contract.to_dict(),
+                "contract": model["contract"].to_dict(),
+                "strength": model["strength"],
             },
             "temporal": self.options.temporal,
+            "side_by_side": self.options.side_by_side,
             "scene_threshold": self.options.scene_threshold,
             "batch_size": self.batch_size,
             "segment_frames": self.segment_frames,
