@@ -127,7 +127,7 @@ def _up2(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---- v2: a frozen-pretrained EfficientNet-Lite0 encoder and a light U-Net decoder ----
-V2_DECODER = (192, 128, 96, 64)  # channels: deepest lateral, then the 1/16, 1/8 and 1/4 levels
+V2_DECODER = (192, 128, 80, 48)  # channels: deepest lateral, then the 1/16, 1/8 and 1/4 levels
 
 
 def grey_rgb(x: torch.Tensor) -> torch.Tensor:
