@@ -96,7 +96,8 @@ def colorize_pages(
     ``PageReport.failed`` and skipped; the others complete.
 
     Args:
-        runtime: a :class:`colorrt.Runtime` (its ``engine`` and ``batch_size`` are used) or an Engine.
+        runtime: a :class:`colorrt.Runtime` (its ``engine``, ``batch_size``, ``contract`` at its
+            ``render_size`` and chroma ``strength`` are used) or an Engine.
         src: the pages.
         dst: where the colorized pages go (never the source itself).
         reference: colour reference image, palette JSON (``Palette.save``), image array or Palette;
@@ -119,8 +120,9 @@ def colorize_pages(
     engine = runtime if isinstance(runtime, Engine) else runtime.engine
     batch_size = batch_size or int(getattr(runtime, "batch_size", None) or 8)  # an Engine's may be None
     palette = None if reference is None else load_reference(reference)
-    options = PageOptions(rtl, force, palette, strength, across_pages, panel_config or PanelConfig())
-    colorizer = PageColorizer(engine, batch_size, options)
+    panels, chroma = panel_config or PanelConfig(), getattr(runtime, "strength", 1.0)
+    options = PageOptions(rtl, force, palette, strength, across_pages, panels, chroma=chroma)
+    colorizer = PageColorizer(engine, batch_size, options, contract=getattr(runtime, "contract", None))
     report = PageReport(src, dst)
     start = time.perf_counter()
     with open_source(src, exclude=dst) as source:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from colorrt.contract import ColorContract
 from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
 from colorrt.kernels import pipeline
@@ -47,6 +48,8 @@ class PageOptions:
         normalize_paper: on pages whose paper is measured darker than white (grey, yellowed), show
             the model (and the palette's band matching) the panels' lightness as if on white paper;
             the output keeps the scan's L.
+        chroma: scales the page's chroma before the merge (a Runtime's ``strength``): 0 grey, 1 the
+            model's (and palette's) colours, up to 2 stronger ones.
     """
 
     rtl: bool = False
@@ -56,10 +59,12 @@ class PageOptions:
     across_pages: bool = True
     panels: PanelConfig = field(default_factory=PanelConfig)
     normalize_paper: bool = True
+    chroma: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
             raise InputError(f"reference strength must be in 0..1, got {self.strength}")
+        pipeline.check_chroma_strength(self.chroma)
 
 
 @dataclass
@@ -124,13 +129,23 @@ class PageColorizer:
         engine: any :class:`Engine` (its contract decides the render size and normalization).
         batch_size: panels per inference call.
         options: see :class:`PageOptions`.
+        contract: the contract to run the model with (a Runtime's, at its render size); None: the
+            engine's.
     """
 
-    def __init__(self, engine: Engine, batch_size: int = 8, options: PageOptions | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        batch_size: int = 8,
+        options: PageOptions | None = None,
+        *,
+        contract: ColorContract | None = None,
+    ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         self.engine = engine
-        self.contract = engine.contract
+        self.contract = engine.contract if contract is None else contract
+        self.model = pipeline.model_label(engine)
         self.batch_size = batch_size
         self.options = options or PageOptions()
         size = self.contract.render_size
@@ -226,7 +241,9 @@ class PageColorizer:
             self.contract,
             hints=hints if any(h is not None for h in hints) else None,
         )
-        ab = pipeline.decode_ab(self.engine.infer(batch), self.contract)
+        output = self.engine.infer(batch)
+        pipeline.check_finite(output, self.model)  # a NaN page would come out black: stop instead
+        ab = pipeline.decode_ab(output, self.contract)
         for item, panel_ab in zip(items, ab, strict=True):
             job = item.job
             if job.done:
@@ -264,7 +281,7 @@ class PageColorizer:
         # the model's ab, so paper comes out neutral at its own lightness, like the panels' whites do;
         # keeping the tint only outside panels would leave yellow gutters around neutral-based art.
         smooth = ndimage.uniform_filter(job.luminance, size=5, mode="nearest")
-        job.ab *= chroma_weight(smooth, job.white)[None]
+        job.ab *= chroma_weight(smooth, job.white)[None] * np.float32(self.options.chroma)
         rgb = merge_keeping_lightness(job.luminance, job.ab)
         page = PageResult(attach_alpha(rgb, job.alpha), "colorized", job.panels)
         job.luminance = job.ab = None  # free the big planes as soon as the page is done
