@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from colorrt.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
 from colorrt.errors import InputError
 from colorrt.io.video import VIDEO_SUFFIXES
-from colorrt.runtime.options import DEFAULT_TEMPORAL
+from colorrt.runtime import DEFAULT_TEMPORAL, VideoOptions
 
 if TYPE_CHECKING:
     from colorrt.runtime import Runtime
@@ -33,6 +33,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--contract", default=None, help="contract preset for a model that stores none")
     sub.add_argument("--batch-size", type=int, default=4, help="images per inference call (default 4)")
     sub.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
+    _add_knobs(sub)
     video = sub.add_argument_group("video")
     video.add_argument("--codec", default=None, help="h264 (default for .mp4/.mkv), hevc, ffv1, prores, vp9")
     video.add_argument(
@@ -49,7 +50,6 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         default=DEFAULT_TEMPORAL,
         help=f"chroma smoothing over time, 0 (off) .. <1 (default {DEFAULT_TEMPORAL})",
     )
-    video.add_argument("--resume", action="store_true", help="continue an interrupted job")
     video.add_argument("--decoder", default="pyav", choices=("pyav", "dali"), help="video decoder")
     pages = sub.add_argument_group("comic / manga pages")
     pages.add_argument("--pages", action="store_true", help="treat a folder as comic pages (panel pipeline)")
@@ -58,13 +58,46 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     )
     pages.add_argument("--rtl", action="store_true", help="right-to-left panel order (manga)")
     pages.add_argument("--force", action="store_true", help="recolour pages that are already in colour")
-    pages.add_argument("--format", default=None, help="output image format for pages, e.g. png")
     cluster = sub.add_argument_group("cluster (Ray Data; pip install 'colorrt[scale]')")
     cluster.add_argument("--ray", action="store_true", help="colorize a folder or a video on a Ray cluster")
     cluster.add_argument("--address", default=None, help="Ray address (default: the running or a local one)")
     cluster.add_argument("--workers", type=int, default=2, help="Ray actors, one Runtime each (default 2)")
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sub.set_defaults(handler=run)
+
+
+def _add_knobs(sub: argparse.ArgumentParser) -> None:
+    """Flags for every kind of input: how the model sees it, how strong the colour, what is written."""
+    sub.add_argument(
+        "--render-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="longest side (pixels) of the picture the model sees (DeOldify's render_factor); smaller "
+        "is faster, larger keeps finer colour detail (default: the model's; see docs/knobs.md)",
+    )
+    sub.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="chroma strength: 0 grey, 1 the model's colours (default), up to 2 stronger ones",
+    )
+    sub.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="write the grey input left of the result (an image or a video twice as wide)",
+    )
+    sub.add_argument(
+        "--resume",
+        action="store_true",
+        help="video: continue an interrupted job; folder: keep outputs already there (else overwritten)",
+    )
+    sub.add_argument(
+        "--format",
+        default=None,
+        help="output image format for a folder or pages, e.g. png (a single file takes -o's suffix)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ray:
         from colorrt.cli import colorize_ray
 
+        _check_ray_flags(args)
         return colorize_ray.run(args)
     runtime = Runtime(
         args.model,
@@ -86,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         contract=args.contract,
         threads=args.threads,
+        render_size=args.render_size,
+        strength=args.strength,
     )
     with runtime:
         if is_page_job(
@@ -100,12 +136,40 @@ def run(args: argparse.Namespace) -> int:
         if args.input.is_dir():
             return _colorize_folder(runtime, args)
         output = args.output / args.input.name if args.output.is_dir() else args.output
+        _check_single_file_flags(args, output)
         if _is_video_job(args.input, output):
             return _colorize_video(runtime, args.input, output, args)
-        runtime.colorize_file(args.input, output)
+        runtime.colorize_file(args.input, output, side_by_side=args.side_by_side)
         if not args.quiet:
             print(f"wrote {output}")
     return EXIT_OK
+
+
+def _check_single_file_flags(args: argparse.Namespace, output: Path) -> None:
+    """One file in, one file out: its format is the output's suffix, so --format is refused."""
+    if args.format:
+        suffix = args.format.lower() if args.format.startswith(".") else f".{args.format.lower()}"
+        raise InputError(
+            f"--format sets the format of a folder's or a chapter's outputs; for one file, -o decides "
+            f"(it names {output.name})",
+            f"drop --format, or pass -o {output.with_suffix(suffix)}",
+        )
+
+
+def _check_ray_flags(args: argparse.Namespace) -> None:
+    """Refuse the flags the Ray adapter does not take yet, rather than ignore them."""
+    given = {
+        "--render-size": args.render_size is not None,
+        "--strength": args.strength != 1.0,
+        "--side-by-side": args.side_by_side,
+        "--format": args.format is not None,
+        "--resume": args.resume and args.input.is_dir(),
+    }
+    unsupported = [flag for flag, used in given.items() if used]
+    if unsupported:
+        raise InputError(
+            f"{', '.join(unsupported)} cannot be used with --ray yet", "drop them, or run without --ray"
+        )
 
 
 def _check_folder_output(src: Path, dst: Path) -> None:
@@ -129,10 +193,20 @@ def _is_video_job(src: Path, dst: Path) -> bool:
 
 
 def _colorize_folder(runtime: Runtime, args: argparse.Namespace) -> int:
-    report = runtime.colorize_folder(args.input, args.output, progress=not args.quiet)
+    report = runtime.colorize_folder(
+        args.input,
+        args.output,
+        progress=not args.quiet,
+        resume=args.resume,
+        format=args.format,
+        side_by_side=args.side_by_side,
+    )
     if not args.quiet:
-        rate = report.done / report.seconds if report.seconds > 0 else 0.0
-        print(f"colorized {report.done} of {report.total} images into {args.output} ({rate:.1f} images/s)")
+        print(report.summary(args.output))
+    if report.skipped:
+        print(f"colorrt: skipped {len(report.skipped)} file(s) that are not images:", file=sys.stderr)
+        for path, why in report.skipped:
+            print(f"  {path}: {why}", file=sys.stderr)
     if report.failed:
         print(f"colorrt: {len(report.failed)} file(s) failed:", file=sys.stderr)
         for path, message in report.failed:
@@ -142,6 +216,9 @@ def _colorize_folder(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def _colorize_pages(runtime: Runtime, args: argparse.Namespace) -> int:
+    for flag, used in (("--side-by-side", args.side_by_side), ("--resume", args.resume)):
+        if used:
+            raise InputError(f"{flag} is not available for comic pages", f"drop {flag}")
     report = runtime.colorize_pages(
         args.input,
         args.output,
@@ -159,20 +236,20 @@ def _colorize_pages(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def _colorize_video(runtime: Runtime, src: Path, dst: Path, args: argparse.Namespace) -> int:
+    options = VideoOptions(
+        codec=args.codec,
+        crf=args.crf,
+        bitrate=args.bitrate,
+        pix_fmt=args.pix_fmt,
+        preset=args.preset,
+        temporal=args.temporal,
+        resume=args.resume,
+        decoder=args.decoder,
+        progress=not args.quiet,
+        side_by_side=args.side_by_side,
+    )
     try:
-        report = runtime.colorize_video(
-            src,
-            dst,
-            codec=args.codec,
-            crf=args.crf,
-            bitrate=args.bitrate,
-            pix_fmt=args.pix_fmt,
-            preset=args.preset,
-            temporal=args.temporal,
-            resume=args.resume,
-            decoder=args.decoder,
-            progress=not args.quiet,
-        )
+        report = runtime.colorize_video(src, dst, options=options)
     except KeyboardInterrupt:
         print("colorrt: interrupted; finished segments are kept: continue with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
