@@ -230,9 +230,9 @@ def _colorize_pages(runtime: Runtime, args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(report.summary())
-    for name, message in report.failed:
+    for name, message in [*report.failed, *report.unchanged]:  # unchanged: not decodable, copied as is
         print(f"  {name}: {message}", file=sys.stderr)
-    return EXIT_PARTIAL if report.failed else EXIT_OK
+    return EXIT_PARTIAL if report.failed or report.unchanged else EXIT_OK
 
 
 def _colorize_video(runtime: Runtime, src: Path, dst: Path, args: argparse.Namespace) -> int:

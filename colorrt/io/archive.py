@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import lzma
 import os
+import warnings
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
@@ -23,8 +24,21 @@ from colorrt.atomic import temporary_name
 from colorrt.atomic import write_bytes as atomic_write_bytes
 from colorrt.errors import InputError
 from colorrt.io.images import IMAGE_SUFFIXES, decode_image, encode_image, format_for, list_images, write_image
+from colorrt.io.zipmembers import check_archive_size, copy_raw_member, read_raw_member, safe_names
 
 ARCHIVE_SUFFIXES = frozenset({".cbz", ".zip"})
+
+
+class ArchiveNameWarning(UserWarning):
+    """An archive member's stored name was unsafe (absolute, a drive, ``..``) and was rewritten."""
+
+    noun = "unsafe archive member names rewritten"
+
+
+class UnreadableMemberError(InputError):
+    """An archive member's bytes cannot be read (damaged, encrypted, unsupported compression)."""
+
+
 # What a damaged member raises while it is decompressed (zlib and lzma errors are not OSErrors).
 _DAMAGED = (zipfile.BadZipFile, OSError, EOFError, zlib.error, lzma.LZMAError)
 
@@ -103,7 +117,13 @@ class FolderSource(PageSource):
 
 
 class ArchiveSource(PageSource):
-    """Every member of a CBZ / zip archive, in archive order."""
+    """Every member of a CBZ / zip archive, in archive order, under a safe name.
+
+    Member names are made relative paths inside the archive (``../x.png``, ``/x.png``, ``C:\\x.png``
+    rewritten, collisions numbered): :attr:`renamed` lists ``(stored name, name used)`` pairs, each
+    also issued as an :class:`ArchiveNameWarning`. Archives with absurd declared contents (zip
+    bombs) are refused before anything is read (:func:`~colorrt.io.zipmembers.check_archive_size`).
+    """
 
     kind = "archive"
 
@@ -112,25 +132,44 @@ class ArchiveSource(PageSource):
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as e:
             raise InputError(f"{path} is not a readable CBZ/zip archive: {e}", "check the file") from e
-        self.infos = {info.filename: info for info in self.zip.infolist()}
+        self.path = path
+        members = self.zip.infolist()
+        try:
+            check_archive_size(members, path)
+        except InputError:
+            self.zip.close()
+            raise
+        names = safe_names(info.filename for info in members)
+        self.infos = {name: info for name, info in zip(names, members, strict=True) if name}
         self.entries = [Entry(n, not i.is_dir() and is_page_name(n)) for n, i in self.infos.items()]
+        self.renamed = [(i.filename, n) for n, i in zip(names, members, strict=True) if n != i.filename]
+        for stored, used in self.renamed:
+            where = f"written as {used!r}" if used else "left out (it names the archive root)"
+            warnings.warn(f"{path.name}: unsafe member name {stored!r} {where}", ArchiveNameWarning, 2)
 
     def read_bytes(self, name: str) -> bytes:
         info = self.infos[name]
         if info.flag_bits & 0x1:
-            raise InputError(
+            raise UnreadableMemberError(
                 f"cannot read {name} from the archive: the member is encrypted",
                 "repack the archive without a password",
             )
         try:
             return self.zip.read(info)
         except NotImplementedError as e:  # a compression method zipfile lacks (Deflate64, PPMd, ...)
-            raise InputError(
+            raise UnreadableMemberError(
                 f"cannot read {name} from the archive: {e} (method {info.compress_type})",
                 "repack the archive with deflate or no compression",
             ) from e
         except (*_DAMAGED, zipfile.LargeZipFile) as e:
-            raise InputError(f"cannot read {name} from the archive: {e}", "the archive is damaged") from e
+            raise UnreadableMemberError(
+                f"cannot read {name} from the archive: {e}", "the archive is damaged"
+            ) from e
+
+    def read_stored(self, name: str) -> tuple[zipfile.ZipInfo, bytes]:
+        """A member's directory record and stored bytes (compressed, maybe encrypted), unread."""
+        info = self.infos[name]
+        return info, read_raw_member(self.path, info)
 
     def close(self) -> None:
         self.zip.close()
@@ -182,6 +221,10 @@ class PageSink(ABC):
     @abstractmethod
     def write_bytes(self, name: str, data: bytes, source_name: str | None = None) -> None:
         """Write an entry's bytes unchanged under ``name``."""
+
+    def write_stored(self, name: str, info: zipfile.ZipInfo, data: bytes) -> None:
+        """Copy an archive member's stored bytes (see :meth:`ArchiveSource.read_stored`) unchanged."""
+        raise InputError(f"cannot copy {name} as stored in its archive into a {self.kind}")
 
     def write_dir(self, name: str) -> None:  # noqa: B027  # only archives record folders
         """Record a folder entry (archives only)."""
@@ -257,11 +300,18 @@ class ArchiveSink(PageSink):
     def write_dir(self, name: str) -> None:
         self._write(self._info(name, name, None), b"")
 
+    def write_stored(self, name: str, info: zipfile.ZipInfo, data: bytes) -> None:
+        self._claim(name)
+        copy_raw_member(self.zip, info, name, data)
+
     def _write(self, info: zipfile.ZipInfo, data: bytes) -> None:
-        if info.filename in self.names:
-            raise InputError(f"two pages would both be written as {info.filename} in {self.path}")
-        self.names.add(info.filename)
+        self._claim(info.filename)
         self.zip.writestr(info, data)
+
+    def _claim(self, name: str) -> None:
+        if name in self.names:
+            raise InputError(f"two pages would both be written as {name} in {self.path}")
+        self.names.add(name)
 
     def commit(self) -> None:
         self.zip.close()
@@ -327,6 +377,7 @@ def same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
+    "ArchiveNameWarning",
     "ArchiveSink",
     "ArchiveSource",
     "Entry",
@@ -336,6 +387,7 @@ __all__ = [
     "FolderSource",
     "PageSink",
     "PageSource",
+    "UnreadableMemberError",
     "decode_image",
     "encode_image",
     "is_page_name",

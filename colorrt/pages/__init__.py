@@ -12,7 +12,7 @@ call it). Importing this package loads no model and no SciPy; those load when pa
 
 from __future__ import annotations
 
-from colorrt.pages.chapter import PageReport, colorize_pages, is_page_job
+from colorrt.pages.chapter import PageCopiedWarning, PageReport, colorize_pages, is_page_job
 from colorrt.pages.colorize import PageColorizer, PageOptions, PageResult
 from colorrt.pages.palette import Palette, load_reference
 from colorrt.pages.panels import Panel, PanelConfig, detect_panels, reading_order
@@ -20,6 +20,7 @@ from colorrt.pages.tone import colour_share, is_color_page
 
 __all__ = [
     "PageColorizer",
+    "PageCopiedWarning",
     "PageOptions",
     "PageReport",
     "PageResult",

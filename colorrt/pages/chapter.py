@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,14 @@ from colorrt.io.archive import (
     ARCHIVE_SUFFIXES,
     PageSink,
     PageSource,
+    UnreadableMemberError,
     open_sink,
     open_source,
     output_name,
     same_path,
 )
 from colorrt.pages.colorize import PageColorizer, PageOptions, PageResult
-from colorrt.pages.palette import Palette, load_reference
+from colorrt.pages.palette import DEFAULT_REFERENCE_STRENGTH, Palette, load_reference
 from colorrt.pages.panels import PanelConfig
 
 
@@ -41,6 +43,8 @@ class PageReport:
     colorized: list[str] = field(default_factory=list)
     passed_through: list[str] = field(default_factory=list)  # already in colour, copied unchanged
     failed: list[tuple[str, str]] = field(default_factory=list)  # (page name, error message)
+    unchanged: list[tuple[str, str]] = field(default_factory=list)  # undecodable, copied: (name, why)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # unsafe archive names: (stored, used)
     copied: int = 0  # non-page archive members (ComicInfo.xml, folders) copied unchanged
     panels: int = 0
     seconds: float = 0.0
@@ -48,7 +52,7 @@ class PageReport:
     @property
     def pages(self) -> int:
         """Pages attempted."""
-        return len(self.colorized) + len(self.passed_through) + len(self.failed)
+        return len(self.colorized) + len(self.passed_through) + len(self.unchanged) + len(self.failed)
 
     @property
     def pages_per_second(self) -> float:
@@ -56,8 +60,8 @@ class PageReport:
 
     @property
     def ok(self) -> bool:
-        """True when every page was written."""
-        return not self.failed
+        """True when every page was colorized (or passed through, already in colour)."""
+        return not self.failed and not self.unchanged
 
     def summary(self) -> str:
         """One line for people: counts, speed, destination."""
@@ -67,6 +71,10 @@ class PageReport:
         )
         if self.passed_through:
             line += f"; {len(self.passed_through)} already in colour, copied (use --force to recolour)"
+        if self.unchanged:
+            line += f"; {len(self.unchanged)} could not be read or decoded, copied unchanged"
+        if self.renamed:
+            line += f"; {len(self.renamed)} unsafe member names rewritten"
         if self.failed:
             line += f"; {len(self.failed)} failed"
         return line
@@ -84,7 +92,7 @@ def colorize_pages(
     progress: bool = True,
     batch_size: int | None = None,
     across_pages: bool = True,
-    strength: float = 1.0,
+    reference_strength: float = DEFAULT_REFERENCE_STRENGTH,
     panel_config: PanelConfig | None = None,
 ) -> PageReport:
     """Colorize a chapter: a folder of pages, a CBZ archive or a single page, into ``dst``.
@@ -92,8 +100,12 @@ def colorize_pages(
     The output keeps the source's names, order and structure (``dst`` ending in ``.cbz``/``.zip`` is
     an archive, an image suffix a single page, anything else a folder); pages keep their formats
     unless ``format`` (``"png"``, ``"jpg"``, ...) says otherwise. Archives are written atomically, folder
-    pages each atomically. A page that cannot be read, colorized or written is reported in
-    ``PageReport.failed`` and skipped; the others complete.
+    pages each atomically. A page that cannot be read or decoded is copied unchanged (an archive
+    member zipfile cannot read: its stored bytes, into an archive output), so the chapter keeps its
+    pages and their order; it is listed in ``PageReport.unchanged`` and issued as a
+    :class:`PageCopiedWarning`. A page that cannot be colorized or written (or carried) is reported in
+    ``PageReport.failed`` and skipped; the others complete. Unsafe archive member names are rewritten
+    (``PageReport.renamed``).
 
     Args:
         runtime: a :class:`colorrt.Runtime` (its ``engine``, ``batch_size``, ``contract`` at its
@@ -108,7 +120,8 @@ def colorize_pages(
         progress: show a progress bar on a terminal.
         batch_size: panels per inference call (default: the runtime's batch size).
         across_pages: batch panels of consecutive pages together (False: page at a time).
-        strength: 0..1, how strongly the reference's colours replace the model's.
+        reference_strength: 0..1, how strongly the reference's colours replace the model's (0: not
+            at all, 1: fully); the default is measured (docs/pages.md).
         panel_config: panel-detection thresholds.
     """
     src, dst = Path(src), Path(dst)
@@ -121,11 +134,12 @@ def colorize_pages(
     batch_size = batch_size or int(getattr(runtime, "batch_size", None) or 8)  # an Engine's may be None
     palette = None if reference is None else load_reference(reference)
     panels, chroma = panel_config or PanelConfig(), getattr(runtime, "strength", 1.0)
-    options = PageOptions(rtl, force, palette, strength, across_pages, panels, chroma=chroma)
+    options = PageOptions(rtl, force, palette, reference_strength, across_pages, panels, chroma=chroma)
     colorizer = PageColorizer(engine, batch_size, options, contract=getattr(runtime, "contract", None))
     report = PageReport(src, dst)
     start = time.perf_counter()
     with open_source(src, exclude=dst) as source:
+        report.renamed = list(getattr(source, "renamed", []))
         _colorize_source(colorizer, source, dst, report, format, progress)
     report.seconds = time.perf_counter() - start
     return report
@@ -172,12 +186,22 @@ def is_page_job(
     return archive or pages or any(bool(v) for v in page_flags.values())
 
 
+class PageCopiedWarning(UserWarning):
+    """A page that could not be read or decoded was copied into the output unchanged."""
+
+    noun = "pages copied unchanged"
+
+
+class _Unreadable(InputError):
+    """A page that could not be read or decoded (carried through unchanged where the output allows)."""
+
+
 def _read_pages(source: PageSource, indices: list[int]) -> Iterator[tuple[int, np.ndarray | Exception]]:
     for index in indices:
         try:
             yield index, source.read_image(source.entries[index].name)
         except (ColorRTError, OSError) as e:
-            yield index, e
+            yield index, _Unreadable(str(e))
 
 
 class _ChapterWriter:
@@ -192,6 +216,9 @@ class _ChapterWriter:
         self._others_before(index)
         name = self.source.entries[index].name
         self.next = index + 1
+        if isinstance(outcome, _Unreadable) and self.source.kind != "file":
+            self._carry(name, str(outcome))
+            return
         if isinstance(outcome, Exception):
             self.report.failed.append((name, str(outcome)))
             return
@@ -205,6 +232,20 @@ class _ChapterWriter:
             return
         (self.report.passed_through if outcome.status == "passed" else self.report.colorized).append(name)
         self.report.panels += len(outcome.panels)
+
+    def _carry(self, name: str, why: str) -> None:
+        """Copy a page that could not be read or decoded unchanged (its stored bytes if unreadable)."""
+        try:
+            try:
+                self.sink.write_bytes(name, self.source.read_bytes(name), name)
+            except UnreadableMemberError:
+                self.sink.write_stored(name, *self.source.read_stored(name))  # type: ignore[attr-defined]
+        except (ColorRTError, OSError):
+            self.report.failed.append((name, why))
+            return
+        self.report.unchanged.append((name, why))
+        first = why.splitlines()[0] if why else "unreadable"
+        warnings.warn(f"{name}: {first}; the page is copied unchanged", PageCopiedWarning, stacklevel=2)
 
     def rest(self) -> None:
         """Write the non-page entries after the last page."""

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from colorrt.errors import InputError
-from colorrt.io.archive import open_sink, open_source, output_name
+from colorrt.io import zipmembers
+from colorrt.io.archive import ArchiveNameWarning, open_sink, open_source, output_name
+from colorrt.io.zipmembers import safe_names
 
 
 def test_output_name() -> None:
@@ -45,3 +47,60 @@ def test_folder_sink_writes_atomically_and_refuses_escaping_names(tmp_path: Path
     assert [p.name for p in (tmp_path / "out" / "sub").iterdir()] == ["info.txt"]  # no temporary left
     with pytest.raises(InputError, match="outside the output folder"):
         sink.write_bytes("../evil.txt", b"x")
+
+
+def test_safe_names_stay_inside_the_archive_and_do_not_collide() -> None:
+    stored = [
+        "../../evil.png",
+        "/abs/path.png",
+        "C:\\x.png",
+        "sub/../../x.png",
+        "x.png",
+        "a/./b\\c.png",
+        "../",
+    ]
+    assert safe_names(stored) == [
+        "evil.png",
+        "abs/path.png",
+        "x (2).png",
+        "x (3).png",
+        "x.png",
+        "a/b/c.png",
+        "",
+    ]
+    assert safe_names(["p.png", "p.png", "dir/", "/dir/"]) == ["p.png", "p (2).png", "dir/", "dir (2)/"]
+
+
+def test_archive_source_uses_safe_names_and_reports_them(tmp_path: Path) -> None:
+    src = tmp_path / "in.cbz"
+    with zipfile.ZipFile(src, "w") as archive:
+        archive.writestr("/root/p1.png", b"one")
+        archive.writestr("../p2.png", b"two")
+        archive.writestr("p3.png", b"three")
+    with pytest.warns(ArchiveNameWarning) as caught, open_source(src) as source:
+        assert [e.name for e in source.entries] == ["root/p1.png", "p2.png", "p3.png"]
+        assert source.renamed == [("/root/p1.png", "root/p1.png"), ("../p2.png", "p2.png")]
+        assert source.read_bytes("p2.png") == b"two"
+    assert len(caught) == 2 and ArchiveNameWarning.noun
+
+
+def test_zip_bombs_are_refused_before_anything_is_read(tmp_path: Path, monkeypatch) -> None:
+    many = tmp_path / "many.cbz"
+    with zipfile.ZipFile(many, "w") as archive:
+        for k in range(zipmembers.MAX_MEMBERS + 1):
+            archive.writestr(f"p{k}.png", b"")
+    with pytest.raises(InputError, match=r"10001 members \(limit 10000\).*zip bomb"):
+        open_source(many)
+    # a real 2 MiB member of zeros deflates ~1000x: with the size limits scaled down to 1 MiB it is
+    # what a 16 GiB archive or a 256 MiB member at more than 200x would be at full scale
+    bomb = tmp_path / "bomb.cbz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("page.png", bytes(2 * 2**20))
+    monkeypatch.setattr(zipmembers, "BIG_MEMBER_BYTES", 2**20)
+    with pytest.raises(InputError, match=r"unpacks \d+x to 2 MiB \(limit 200x.*zip bomb"):
+        open_source(bomb)
+    monkeypatch.setattr(zipmembers, "BIG_MEMBER_BYTES", 2**30)
+    monkeypatch.setattr(zipmembers, "MAX_TOTAL_BYTES", 2**20)
+    with pytest.raises(InputError, match=r"unpack to 0\.0 GiB.*zip bomb") as refused:
+        open_source(bomb)
+    assert "unpack it with a tool you trust" in str(refused.value)

@@ -1,8 +1,9 @@
 """Chapters in and out: CBZ, folders and single pages keep names, order, structure and formats;
-bad pages are reported and skipped; outputs appear atomically."""
+undecodable pages are copied unchanged and reported; outputs appear atomically."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 from PIL import Image
 
 from colorrt.errors import BackendError, InputError
+from colorrt.io.archive import ArchiveNameWarning
 from colorrt.io.images import decode_image, read_image
-from colorrt.pages import colorize_pages
+from colorrt.io.zipmembers import read_raw_member
+from colorrt.pages import PageCopiedWarning, colorize_pages
 from tests import synth_pages
 
 COMIC_INFO = b"<?xml version='1.0'?><ComicInfo><Title>Test</Title></ComicInfo>"
@@ -56,16 +59,19 @@ def cbz(tmp_path: Path, pages, colour_page) -> Path:
 
 def test_cbz_to_cbz_keeps_names_order_formats_and_other_members(runtime, cbz: Path, tmp_path: Path) -> None:
     out = tmp_path / "chapter_color.cbz"
-    report = colorize_pages(runtime, cbz, out, rtl=True, progress=False)
+    with pytest.warns(PageCopiedWarning, match="p05.png: cannot decode.*copied unchanged"):
+        report = colorize_pages(runtime, cbz, out, rtl=True, progress=False)
     assert report.colorized == [
         f"chapter 1/p0{i}.{s}" for i, s in ((1, "jpg"), (2, "png"), (3, "png"), (4, "jpg"))
     ]
     assert report.passed_through == ["chapter 1/p06.png"]
-    assert [name for name, _ in report.failed] == ["chapter 1/p05.png"]
+    # the truncated page cannot be decoded: copied unchanged and reported, the chapter keeps its pages
+    assert [name for name, _ in report.unchanged] == ["chapter 1/p05.png"] and not report.failed
+    assert "copied unchanged" in report.summary() and report.pages == 6
     assert report.copied == 2 and report.panels >= 4 and not report.ok
     with zipfile.ZipFile(cbz) as src, zipfile.ZipFile(out) as dst:
-        expected = [n for n in src.namelist() if n != "chapter 1/p05.png"]
-        assert dst.namelist() == expected
+        assert dst.namelist() == src.namelist()
+        assert dst.read("chapter 1/p05.png") == src.read("chapter 1/p05.png")
         assert dst.read("ComicInfo.xml") == COMIC_INFO
         assert dst.getinfo("ComicInfo.xml").compress_type == zipfile.ZIP_DEFLATED
         assert dst.read("chapter 1/p06.png") == src.read("chapter 1/p06.png")  # byte for byte
@@ -81,9 +87,10 @@ def test_cbz_to_cbz_keeps_names_order_formats_and_other_members(runtime, cbz: Pa
 def test_cbz_to_folder_with_a_format_and_folder_to_cbz(runtime, cbz: Path, tmp_path: Path) -> None:
     folder = tmp_path / "pages_out"
     report = colorize_pages(runtime, cbz, folder, format="png", progress=False)
-    assert len(report.colorized) == 4 and len(report.passed_through) == 1
+    assert len(report.colorized) == 4 and len(report.passed_through) == 1 and len(report.unchanged) == 1
     written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert written == ["ComicInfo.xml"] + [f"chapter 1/p0{i}.png" for i in (1, 2, 3, 4, 6)]
+    assert written == ["ComicInfo.xml"] + [f"chapter 1/p0{i}.png" for i in range(1, 7)]
+    assert (folder / "chapter 1/p05.png").read_bytes() == b"\x89PNG\r\n\x1a\n truncated"  # as it was
     assert read_image(folder / "chapter 1/p01.png").shape == (320, 230, 3)
 
 
@@ -158,9 +165,26 @@ def test_archive_members_cannot_escape_the_output_folder(runtime, pages, tmp_pat
     with zipfile.ZipFile(evil, "w") as archive:
         archive.writestr("../escaped.png", _encode(pages[0], "PNG"))
         archive.writestr("ok.png", _encode(pages[1], "PNG"))
-    report = colorize_pages(runtime, evil, tmp_path / "out", progress=False)
-    assert report.colorized == ["ok.png"] and [n for n, _ in report.failed] == ["../escaped.png"]
-    assert not (tmp_path / "escaped.png").exists()
+    with pytest.warns(ArchiveNameWarning, match=r"'\.\./escaped\.png' written as 'escaped\.png'"):
+        report = colorize_pages(runtime, evil, tmp_path / "out", progress=False)
+    assert report.colorized == ["escaped.png", "ok.png"] and not report.failed
+    assert report.renamed == [("../escaped.png", "escaped.png")]
+    assert not (tmp_path / "escaped.png").exists() and (tmp_path / "out" / "escaped.png").is_file()
+
+
+def test_unsafe_member_names_are_rewritten_in_the_output_archive(runtime, pages, tmp_path: Path) -> None:
+    src = tmp_path / "evil.cbz"
+    stored = ["../../evil.png", "/abs/path.png", "C:\\x.png", "sub/../../x.png", "ok.png"]
+    with zipfile.ZipFile(src, "w") as archive:
+        for k, name in enumerate(stored):
+            archive.writestr(name, _encode(pages[k % len(pages)], "PNG"))
+    with pytest.warns(ArchiveNameWarning) as caught:
+        report = colorize_pages(runtime, src, tmp_path / "out.cbz", progress=False)
+    safe = ["evil.png", "abs/path.png", "x.png", "x (2).png", "ok.png"]
+    assert report.renamed == list(zip(stored[:4], safe[:4], strict=True)) and len(caught) == 4
+    assert report.colorized == safe and "4 unsafe member names rewritten" in report.summary()
+    with zipfile.ZipFile(tmp_path / "out.cbz") as archive:
+        assert archive.namelist() == safe
 
 
 def _corrupt_member(path: Path, name: str) -> None:
@@ -191,7 +215,8 @@ def test_damaged_or_unreadable_members_are_reported_and_the_rest_complete(
     runtime, pages, tmp_path: Path
 ) -> None:
     """Nested folders, non-page members, a page whose deflate stream is damaged, an encrypted page
-    and one with a compression method zipfile cannot read: only those three fail, with a reason."""
+    and one with a compression method zipfile cannot read: those three cannot be read. Into an
+    archive they are copied as stored (the chapter keeps its pages); into a folder they fail."""
     src = tmp_path / "nested.cbz"
     with zipfile.ZipFile(src, "w") as archive:
         archive.writestr("ComicInfo.xml", COMIC_INFO, compress_type=zipfile.ZIP_DEFLATED)
@@ -207,22 +232,27 @@ def test_damaged_or_unreadable_members_are_reported_and_the_rest_complete(
     _set_header_field(src, "vol 1/ch 02/p03.png", 6, 0x1)  # flags: encrypted
     _set_header_field(src, "vol 1/ch 02/p04.png", 8, 9)  # compression method 9: Deflate64
 
+    unreadable = ["vol 1/ch 02/p02.bmp", "vol 1/ch 02/p03.png", "vol 1/ch 02/p04.png"]
     for out in (tmp_path / "out.cbz", tmp_path / "out"):
-        report = colorize_pages(runtime, src, out, progress=False)
+        with pytest.warns(UserWarning) if out.suffix else contextlib.nullcontext():
+            report = colorize_pages(runtime, src, out, progress=False)
         assert report.colorized == ["vol 1/ch 01/p01.png", "vol 1/ch 02/p01.png"]
-        failed = dict(report.failed)
-        assert sorted(failed) == ["vol 1/ch 02/p02.bmp", "vol 1/ch 02/p03.png", "vol 1/ch 02/p04.png"]
-        assert all("cannot read" in reason for reason in failed.values()), failed
-        assert "encrypted" in failed["vol 1/ch 02/p03.png"]
+        why = dict(report.unchanged if out.suffix else report.failed)
+        assert sorted(why) == unreadable and not (report.failed if out.suffix else report.unchanged)
+        assert all("cannot read" in reason for reason in why.values()), why
+        assert "encrypted" in why["vol 1/ch 02/p03.png"]
         assert report.copied == 2  # ComicInfo.xml and the notes, byte for byte
     assert (tmp_path / "out" / "vol 1" / "ch 01" / "notes.txt").read_bytes() == b"translator notes " * 20
-    with zipfile.ZipFile(tmp_path / "out.cbz") as archive:
-        assert archive.namelist() == [
-            "ComicInfo.xml",
-            "vol 1/ch 01/p01.png",
-            "vol 1/ch 01/notes.txt",
-            "vol 1/ch 02/p01.png",
-        ]
+    with zipfile.ZipFile(src) as before, zipfile.ZipFile(tmp_path / "out.cbz") as after:
+        assert after.namelist() == before.namelist()
+        for name in unreadable:  # the stored bytes and the directory record, unchanged
+            old, new = before.getinfo(name), after.getinfo(name)
+            fields = ("compress_type", "CRC", "compress_size", "file_size", "flag_bits")
+            assert [getattr(new, f) for f in fields] == [getattr(old, f) for f in fields]
+            assert read_raw_member(tmp_path / "out.cbz", new) == read_raw_member(src, old)
+        assert after.read("vol 1/ch 01/notes.txt") == b"translator notes " * 20
+        for name in set(after.namelist()) - set(unreadable):  # the directory after the copies is sound
+            after.read(name)
 
 
 def test_an_engine_can_stand_in_for_the_runtime(engine, pages, tmp_path: Path) -> None:
