@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
+import warnings
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -68,7 +70,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 def decode_image(data: bytes | BinaryIO, name: str) -> np.ndarray:
     """Decode image bytes (or an open binary file) like :func:`read_image`; ``name`` appears in errors."""
     try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+        with open_image(io.BytesIO(data) if isinstance(data, bytes) else data, name) as image:
             image.load()  # decode now: truncated or corrupt data fails here, not later
             upright = ImageOps.exif_transpose(image)
             return pil_to_array(upright, source=name)
@@ -88,6 +90,36 @@ def decode_image(data: bytes | BinaryIO, name: str) -> np.ndarray:
         ) from e
     except _DECODE_ERRORS as e:
         raise InputError(f"cannot decode image {name}: {e}", "the file is truncated or corrupt") from e
+
+
+class LargeImageWarning(UserWarning):
+    """An image is over Pillow's decompression-bomb pixel limit (below twice it, where it is refused)."""
+
+    noun = "images over Pillow's pixel limit"
+
+
+_OPEN_LOCK = threading.Lock()  # one catch_warnings at a time: it swaps process-wide warning state
+
+
+def open_image(handle: BinaryIO, name: str) -> Image.Image:
+    """``Image.open``, with Pillow's DecompressionBombWarning issued as a :class:`LargeImageWarning`
+    naming the file (Pillow raises it while reading the header; over twice its limit it refuses)."""
+    with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", Image.DecompressionBombWarning)
+        image = Image.open(handle)
+    for found in caught:
+        if not issubclass(found.category, Image.DecompressionBombWarning):  # another thread's: pass it on
+            warnings.warn_explicit(found.message, found.category, found.filename, found.lineno)
+            continue
+        width, height = image.size
+        warnings.warn(
+            f"{name}: {width} x {height} = {width * height:,} pixels is over Pillow's safety limit of "
+            f"{Image.MAX_IMAGE_PIXELS:,} (PIL.Image.MAX_IMAGE_PIXELS, meant against decompression "
+            "bombs); decoding it anyway, as Pillow does below twice the limit",
+            LargeImageWarning,
+            stacklevel=3,
+        )
+    return image
 
 
 def pil_to_array(image: Image.Image, source: str = "image") -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from PIL import Image
 from skimage.color import lab2rgb
 
 from colorrt.errors import InputError
-from colorrt.io.images import list_images, read_image, write_image
+from colorrt.io.images import LargeImageWarning, list_images, read_image, write_image
 
 RNG = np.random.default_rng(0)
 
@@ -118,6 +119,19 @@ def test_image_over_the_pixel_limit_says_so(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="MAX_IMAGE_PIXELS") as caught:
         read_image(tmp_path / "wide.png")
     assert "wide.png" in str(caught.value) and "corrupt" not in str(caught.value)
+
+
+def test_image_between_the_pixel_limit_and_twice_it_warns_as_colorrt(tmp_path, monkeypatch):
+    write_image(tmp_path / "big.png", np.zeros((40, 60), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 2400 pixels: Pillow warns, still decodes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):  # every time, not once per place (Python's default for warnings)
+            assert read_image(tmp_path / "big.png").shape == (40, 60)
+    assert [w.category for w in caught] == [LargeImageWarning, LargeImageWarning]
+    message = str(caught[0].message)
+    assert "big.png: 60 x 40 = 2,400 pixels" in message and "2,000" in message and "\n" not in message
+    assert LargeImageWarning.noun
 
 
 def test_bilevel_image_reads_as_grey(tmp_path):
