@@ -3,8 +3,9 @@
     image --luminance--> full-res L --preprocess--> NCHW model input at the contract's render size
     model output --decode_ab--> ab at render size --merge with full-res L--> uint8 sRGB image
 
-The full-resolution lightness of the input is always kept; only chroma comes from the model (see
-DESIGN.md). Everything on the hot path is float32.
+The full-resolution lightness of the input is kept and only chroma comes from the model (see
+DESIGN.md), except under a ``merge="wholesale"`` contract (:mod:`colorrt.kernels.wholesale`). Extra
+model inputs are built in :mod:`colorrt.kernels.extras`. Everything on the hot path is float32.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from colorrt.kernels.color import (
     y_to_l,
 )
 from colorrt.kernels.resize import resize_bilinear, resize_bilinear_bands
+from colorrt.kernels.wholesale import decode_colour, merge_wholesale
 
 _FLOAT_RANGE_LIMIT = 2.0  # a float image above this is surely 0..255 or 0..65535, not 0..1
 _PIXEL_DTYPES = (np.uint8, np.uint16, np.float16, np.float32, np.float64)  # what the kernels read
@@ -73,14 +75,15 @@ def preprocess(
 ) -> np.ndarray:
     """NCHW model input from full-resolution L planes, at ``contract.render_shape(H, W)``.
 
-    The L planes (from :func:`luminance`) are resized with antialiasing and normalized per the
-    contract's ``input_space``:
+    The L planes (from :func:`luminance`) are resized with antialiasing, binarized if the contract
+    sets ``binarize_above`` (100 above, 0 below), and normalized per the contract's ``input_space``:
 
-    * ``"L"``: ``L * input_scale + input_offset`` (1 channel);
-    * ``"gray_rgb"``: ``l_to_gray(L) * input_scale + input_offset`` in 3 equal channels;
-    * ``"L_hints"``: normalized L, ``a * hint_scale``, ``b * hint_scale``, ``mask + mask_offset``.
+    * ``"L"``: ``L * input_scale + input_offset`` (1 channel); ``"L_tiled"``: the same in 3 channels;
+    * ``"gray_rgb"`` / ``"gray"``: ``l_to_gray(L) * input_scale + input_offset`` in 3 / 1 channels;
+    * ``"L_hints"``: normalized L, ``a * hint_scale``, ``b * hint_scale``, ``mask + mask_offset``;
+      ``"L_ab"``: the same without the mask. ``"NHWC"`` contracts get channels last.
 
-    ``hints`` (``L_hints`` only): per image ``None`` or an ``H x W x 3`` array of a, b and a mask in
+    ``hints`` (``L_hints`` / ``L_ab``): per image ``None`` or an ``H x W x 3`` array of a, b and a mask in
     0..1 at the image's full resolution. At render size a pixel holds a hint where the resized mask
     is above 1e-3, and its ab is the mask-weighted mean of the hint pixels it covers (so a hint of
     one full-resolution pixel survives the downscale).
@@ -93,18 +96,22 @@ def preprocess(
     batch = np.empty((len(planes), contract.input_channels, height, width), dtype=dtype)
     for i, plane in enumerate(planes):
         small = resize_bilinear(plane, (height, width))
-        if contract.input_space == "gray_rgb":
-            grey = l_to_gray(small)
-            batch[i] = _affine(grey, contract.input_scale, contract.input_offset)
+        if contract.binarize_above is not None:
+            small = np.where(small > np.float32(contract.binarize_above), np.float32(100), np.float32(0))
+        if contract.input_space in ("gray_rgb", "gray"):
+            batch[i] = _affine(l_to_gray(small), contract.input_scale, contract.input_offset)
             continue
-        batch[i, 0] = _affine(small, contract.input_scale, contract.input_offset)
-        if contract.input_space == "L_hints":
-            batch[i, 1:] = _hint_planes(None if hints is None else hints[i], (height, width), contract)
-    return batch
+        batch[i] = _affine(small, contract.input_scale, contract.input_offset)  # all channels; hints follow
+        if contract.input_space in ("L_hints", "L_ab"):
+            hint = _hint_planes(None if hints is None else hints[i], (height, width), contract)
+            batch[i, 1:] = hint[: contract.input_channels - 1]
+    return np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if contract.layout == "NHWC" else batch
 
 
 def decode_ab(output: np.ndarray, contract: ColorContract, *, strength: float = 1.0) -> np.ndarray:
-    """``(N, 2, h, w)`` float32 CIE ab from a model's NCHW output, at the output's size.
+    """``(N, 2, h, w)`` float32 CIE ab from a model's output (NCHW, or NHWC per the contract), at the
+    output's size; ``(N, 3, h, w)`` Lab under a ``merge="wholesale"`` contract, and ``"lab"`` outputs
+    and per-channel scales are decoded by :func:`colorrt.kernels.wholesale.decode_colour`.
 
     * ``"ab"``: ``y * output_scale + output_offset``;
     * ``"rgb"``: ``y * output_scale + output_offset``, clipped to 0..1, converted to Lab, its ab;
@@ -116,6 +123,9 @@ def decode_ab(output: np.ndarray, contract: ColorContract, *, strength: float = 
     """
     check_chroma_strength(strength)
     y = _check_output(output, contract)
+    per_channel = contract.channel_scale is not None or contract.channel_offset is not None
+    if contract.merge == "wholesale" or contract.output_kind == "lab" or per_channel:
+        return decode_colour(y, contract, strength)
     if contract.output_kind == "ab":  # the scale is folded into the output's affine map: no extra pass
         return _affine(y, contract.output_scale * strength, contract.output_offset * strength)
     if contract.output_kind == "rgb":
@@ -166,14 +176,18 @@ def model_label(engine: Any) -> str:
     return f"{os.path.basename(str(where).rstrip('/')) or where} ({name})"
 
 
-def merge(luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
+def merge(luminance: np.ndarray, ab: np.ndarray, contract: ColorContract | None = None) -> np.ndarray:
     """uint8 ``H x W x 3`` sRGB from full-resolution L (``H x W``) and ab at any size (``2 x h x w``).
 
     ab is resized (bilinear) to ``H x W``, joined with L, converted Lab -> sRGB (skimage maths,
-    out-of-gamut colours clipped per channel) and rounded to the nearest uint8 code.
+    out-of-gamut colours clipped per channel) and rounded to the nearest uint8 code. Lab (``3 x h x
+    w``, a wholesale contract's decode_ab) is merged by :func:`~colorrt.kernels.wholesale.merge_wholesale`
+    with the ``contract``'s line art.
     """
     L = _as_l_plane(luminance, None)
     ab = np.asarray(ab)
+    if ab.ndim == 3 and ab.shape[0] == 3:
+        return merge_wholesale(L, ab, contract)
     if ab.ndim != 3 or ab.shape[0] != 2:
         raise InputError(
             f"merge: expected ab shaped (2, h, w), got {ab.shape}", "take one item of decode_ab's output"
@@ -200,7 +214,7 @@ def postprocess(
             "were given",
             "pass the luminance planes of exactly the images in this batch",
         )
-    return [merge(L, item) for L, item in zip(luminances, ab, strict=True)]
+    return [merge(L, item, contract) for L, item in zip(luminances, ab, strict=True)]
 
 
 # ---------------------------------------------------------------- internals
@@ -238,12 +252,12 @@ def _check_hints(
 ) -> Sequence[np.ndarray | None] | None:
     if hints is None:
         return None
-    if contract.input_space != "L_hints":
+    if contract.input_space not in ("L_hints", "L_ab"):
         if all(h is None for h in hints):
             return None
         raise InputError(
             f"preprocess: colour hints were given but contract '{contract.name}' takes "
-            f"input_space '{contract.input_space}', not 'L_hints'",
+            f"input_space '{contract.input_space}', not 'L_hints' or 'L_ab'",
             "use a hint-taking model (for example the siggraph17 contract) or drop the hints",
         )
     if len(hints) != len(planes):
@@ -272,6 +286,8 @@ def _common_render_shape(planes: list[np.ndarray], contract: ColorContract) -> t
 def _check_output(output: np.ndarray, contract: ColorContract) -> np.ndarray:
     y = np.asarray(output)
     _check_model_output(y, contract)
+    if contract.layout == "NHWC":
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2), dtype=np.float32)
     return y.astype(np.float32, copy=False)
 
 
@@ -334,11 +350,12 @@ def _check_unit_range(pixels: Any) -> None:
 def _check_model_output(y: Any, contract: ColorContract) -> None:
     """An NCHW model output with the channels ``contract`` says the model returns."""
     if y.ndim != 4:
-        raise InputError(f"decode_ab: expected an NCHW model output, got shape {y.shape}")
-    if y.shape[1] != contract.output_channels:
+        raise InputError(f"decode_ab: expected an {contract.layout} model output, got shape {y.shape}")
+    if y.shape[contract.channel_axis] != contract.output_channels:
         raise ContractError(
             f"decode_ab: contract '{contract.name}' (output_kind '{contract.output_kind}') expects "
-            f"{contract.output_channels} output channels, the model returned {y.shape[1]}",
+            f"{contract.output_channels} output channels, the model returned "
+            f"{y.shape[contract.channel_axis]}",
             "check that the model and its contract belong together (colorrt info model.onnx)",
         )
 
