@@ -111,6 +111,23 @@ def test_folder_resume_skipped_files_and_format(models, tmp_path, capsys):
     assert read_image(dst / "a.webp").shape[:2] == (24, 32)
 
 
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--pages", "--side-by-side"], "--side-by-side is not available for comic pages"),
+        (["--ray", "--strength", "1.5", "--side-by-side"], "--strength, --side-by-side cannot be used"),
+        (["--ray", "--resume"], "--resume cannot be used with --ray"),
+    ],
+)
+def test_flags_a_path_cannot_honour_are_refused_not_ignored(models, tmp_path, capsys, flags, expected):
+    src = tmp_path / "in"
+    _photo(src / "a.png", (24, 32))
+    out = tmp_path / "out"
+    assert main(["colorize", str(src), "-o", str(out), "--model", str(models["ab"]), *flags]) == 2
+    assert expected in _error_of(capsys)
+    assert not out.exists()
+
+
 def test_temporal_default_is_the_runtime_one():
     args = build_parser().parse_args(["colorize", "in.mp4", "-o", "out.mp4"])
     assert args.temporal == DEFAULT_TEMPORAL

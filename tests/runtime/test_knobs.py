@@ -182,6 +182,13 @@ def test_folder_reports_videos_and_other_files_by_name(runtime_ab, tmp_path) -> 
     assert "2 other file(s) skipped" in report.summary(tmp_path / "out")
 
 
+def test_folder_side_by_side(runtime_ab, tmp_path) -> None:
+    src = _folder(tmp_path / "in")
+    report = runtime_ab.colorize_folder(src, tmp_path / "out", progress=False, side_by_side=True)
+    assert report.done == 2
+    assert read_image(tmp_path / "out" / "sub" / "b.png").shape == (24, 64, 3)
+
+
 def test_folder_format_changes_every_output_suffix(runtime_ab, tmp_path) -> None:
     src = _folder(tmp_path / "in", ("a.jpg", "sub/b.png", "c.png", "c.tif"))
     report = runtime_ab.colorize_folder(src, tmp_path / "out", progress=False, format="webp")
