@@ -34,7 +34,7 @@ from colorrt.kernels.cuda.launch import (
     Launcher,
     launcher_for,
 )
-from colorrt.kernels.cuda.postprocess import decode_ab, merge, postprocess, postprocess_batch
+from colorrt.kernels.cuda.postprocess import decode_ab, merge, merge_batch, postprocess, postprocess_batch
 from colorrt.kernels.cuda.preprocess import (
     luminance,
     luminance_batch,
@@ -59,6 +59,7 @@ __all__ = [
     "luminance",
     "luminance_batch",
     "merge",
+    "merge_batch",
     "missing_gpu_dependency",
     "postprocess",
     "postprocess_batch",

@@ -146,6 +146,19 @@ def postprocess_batch(
     return _merge(k, lightness, ab, scale, offset, out=out)
 
 
+def merge_batch(luminances: Any, ab: Any, *, out: Any = None, launcher: Launcher | None = None) -> Any:
+    """uint8 ``N x H x W x 3`` frames from ``N x H x W`` full-res L and ``N x 2 x h x w`` ab (CIE ab, not
+    a model output: e.g. ab smoothed over time on the host), as ``pipeline.merge`` of each pair."""
+    k = resolve_launcher(launcher)
+    lightness, ab = k.xp.asarray(luminances), k.xp.asarray(ab)
+    if lightness.ndim != 3 or 0 in lightness.shape or ab.ndim != 4 or ab.shape[:2] != (lightness.shape[0], 2):
+        raise InputError(
+            f"merge_batch: expected N x H x W lightness planes and N x 2 x h x w ab, got shapes "
+            f"{lightness.shape} and {ab.shape}"
+        )
+    return _merge(k, lightness, ab, 1.0, 0.0, out=out)
+
+
 def _merge(k: Launcher, lightness: Any, ab: Any, scale: float, offset: float, out: Any = None) -> Any:
     xp = k.xp
     n, height, width = lightness.shape
