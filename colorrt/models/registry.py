@@ -8,11 +8,13 @@ channels and size rule, the module that is exported, and whether it runs in eval
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,20 @@ class ArchSpec:
     size_note: str = ""
     load_hint: str = ""  # extra advice when a checkpoint does not fit
     description: str = ""
+    # "module:attr" reading the official release's own format (path, built module) -> state dict,
+    # for weights paths ending in one of ``loader_suffixes`` ("/" : a folder)
+    loader: str | None = None
+    loader_suffixes: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()  # names of every output of the exported module; () = the contract's
+    official: str = ""  # the official weight files, their sizes and where they come from
+    licence: str = ""  # of the official weights
+
+    def official_format(self, path: str | os.PathLike[str]) -> bool:
+        """True when ``path`` is read by this architecture's official-format loader."""
+        path = os.fspath(path)
+        return self.loader is not None and any(
+            (s == "/" and os.path.isdir(path)) or path.lower().endswith(s) for s in self.loader_suffixes
+        )
 
     def build(self, options: Mapping[str, Any] | None = None) -> nn.Module:
         """A fresh torch module (default torch init) with ``kwargs`` updated by ``options``."""
@@ -128,6 +144,10 @@ def _cyclegan(name: str, n_blocks: int) -> ArchSpec:
         size_note="any height/width that is a multiple of 4 (two stride-2 downsamples)",
         load_hint=_CYCLEGAN_HINT,
         description=f"CycleGAN ResnetGenerator, {n_blocks} blocks, instance norm: grey RGB -> RGB in [-1, 1]",
+        official="latest_net_G.pth / latest_net_G_A.pth (pytorch-CycleGAN-and-pix2pix; "
+        + ("45.5 MB" if n_blocks == 9 else "31.4 MB")
+        + " FP32)",
+        licence="BSD (code and released models)",
     )
 
 
@@ -151,7 +171,81 @@ def _pix2pix(name: str, in_nc: int, out_nc: int, num_downs: int, contract: str, 
         size_note=f"fixed {side}x{side} render ({num_downs} stride-2 levels need multiples of {side})",
         load_hint=_CYCLEGAN_HINT,
         description=desc,
+        official="latest_net_G.pth (pytorch-CycleGAN-and-pix2pix; "
+        f"{167.3 if num_downs == 7 else 217.7} MB FP32)",
+        licence="BSD (code and released models)",
     )
+
+
+_FAMILY_ARCHITECTURES = (
+    dataclasses.replace(
+        _cyclegan("cyclegan-sketch", 9),
+        contract="cyclegan-sketch",
+        description="CycleGAN ResnetGenerator, 9 blocks, trained sketch -> colour: RGB used wholesale, "
+        "the drawing multiplied back on top",
+    ),
+    ArchSpec(
+        name="chromagan",
+        factory="colorrt.models.chromagan:ChromaGAN",
+        kwargs=_frozen({"width": 1.0, "classes": 1000}),
+        contract="chromagan",
+        input_channels=3,
+        output_channels=2,
+        size_multiple=224,
+        dynamic_size=False,
+        render_size=224,
+        outputs=("ab", "classes"),
+        loader="colorrt.models.chromagan_keras:official_state",
+        loader_suffixes=(".h5", ".hdf5"),
+        size_note="fixed 224x224 render (the global branch ends in Flatten + Dense)",
+        load_hint="the official file is my_model_colorization.h5 (Keras, saved with its model_config); "
+        "--arch-option width=... must match a file written at another width",
+        description="ChromaGAN (Vitoria et al. 2020): NHWC L/100 x3 -> ab (sigmoid) + class head (ignored)",
+        official="my_model_colorization.h5 (pvitoria/ChromaGAN; Keras HDF5, 171.2M parameters, "
+        "124M in the class head: ~685 MB)",
+        licence="code AGPL-3.0; weights published without a licence",
+    ),
+    ArchSpec(
+        name="iizuka2016",
+        factory="colorrt.models.iizuka:Iizuka2016",
+        kwargs=_frozen({"width": 1.0}),
+        contract="colorrt.models.iizuka:iizuka_contract_for",
+        input_channels=1,
+        output_channels=2,
+        size_multiple=8,
+        dynamic_size=True,
+        loader="colorrt.models.iizuka_torch7:official_state",
+        loader_suffixes=(".t7",),
+        size_note="local input: any height/width that is a multiple of 8; global copy fixed 224x224; "
+        "output at half resolution",
+        description="Iizuka et al. 2016 'Let there be Color!' (CC BY-NC-SA 4.0): luma - mean + 224 global "
+        "copy -> ab (sigmoid) at half size",
+        official="colornet.t7 / colornet_imagenet.t7 (satoshiiizuka/siggraph2016_colorization; Torch7, "
+        "~663 MB each, ~42M parameters, the mean stored inside)",
+        licence="CC BY-NC-SA 4.0 (non-commercial use only)",
+    ),
+    ArchSpec(
+        name="comicolorization",
+        factory="colorrt.models.comicolorization:Comicolorization",
+        kwargs=_frozen({"width": 1.0, "sr_width": 1.0, "classes": 428}),
+        contract="comicolorization",
+        input_channels=3,
+        output_channels=3,
+        size_multiple=224,
+        dynamic_size=False,
+        render_size=224,
+        loader="colorrt.models.comicolorization_chainer:official_state",
+        loader_suffixes=("/",),
+        size_note="fixed 224x224 panel (stage 1), 448x448 line drawing and output (stage 2)",
+        load_hint="--weights is the official model/ folder holding comicolorization/550000.model and "
+        "super_resolution/80000.model",
+        description="Comicolorization (Furusawa et al. 2017): binarised panel + reference palette -> Lab, "
+        "then 448 super-resolution; wholesale with line art",
+        official="550000.model (158,414,544 B) + 80000.model (69,164,716 B) "
+        "(DwangoMediaVillage/Comicolorization; Chainer npz)",
+        licence="MIT",
+    ),
+)
 
 
 ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType(
@@ -181,6 +275,8 @@ ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType(
                 dynamic_size=False,
                 size_note="fixed 256x256 render; output logits at 64x64, upsampled x4 by the runtime",
                 description="Zhang et al. ECCV16 (colorizers release): (L-50)/100 -> 313 ab-bin logits",
+                official="colorization_release_v2-9b330a0b.pth (richzhang/colorization; 129.0 MB)",
+                licence="BSD-2-Clause",
             ),
             ArchSpec(
                 name="siggraph17",
@@ -193,6 +289,8 @@ ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType(
                 dynamic_size=False,
                 size_note="fixed 256x256 render (three stride-2 slices need multiples of 8)",
                 description="Zhang et al. SIGGRAPH17 (colorizers release): L + ab hints + mask -> ab/110",
+                official="siggraph17-df00044c.pth (richzhang/colorization; 136.8 MB)",
+                licence="BSD-2-Clause",
             ),
             ArchSpec(
                 name="colorrt-default",
@@ -204,7 +302,10 @@ ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType(
                 dynamic_size=True,
                 size_note="any height/width that is a multiple of 16",
                 description="colorrt's small bundled U-Net: L/50-1 -> ab/110",
+                official="colorrt/assets/colorrt-default.onnx (bundled; 4.9 MB of FP32 weights)",
+                licence="Apache-2.0 (colorrt's own)",
             ),
+            *_FAMILY_ARCHITECTURES,
         )
     }
 )
@@ -249,10 +350,14 @@ def build_model(
         raise InputError("weights and random_init were both given; choose one")
     from colorrt.models.checkpoint import init_random_, load_checkpoint, read_checkpoint_file
 
-    source = None
-    if isinstance(weights, (str, os.PathLike)):  # read first: a bad path fails before a big model is built
+    source, official = None, None
+    if isinstance(weights, (str, os.PathLike)) and spec.official_format(weights):
+        official, source = weights, f"official file {os.fspath(weights)}"
+    elif isinstance(weights, (str, os.PathLike)):  # read first: a bad path fails before a big model is built
         weights, source = read_checkpoint_file(weights), f"checkpoint {os.fspath(weights)}"
     model = spec.build(options)
+    if official is not None:  # the release's own format, converted with the built model's help
+        weights = _resolve(spec.loader)(Path(official), model)  # type: ignore[arg-type]
     if random_init:
         init_random_(model, seed)
     else:
