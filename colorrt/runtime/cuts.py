@@ -28,16 +28,28 @@ def block_mean(image: np.ndarray, width: int = DETECT_WIDTH, samples: int = BLOC
     them when the block is that small): enough to average film grain out, at a fraction of the
     cost of reading every pixel of a full-HD frame.
     """
-    height_in, width_in = image.shape[:2]
+    per_block = min(max(1, image.shape[1] // width), samples)
+    rows, cols = block_grid(image.shape[0], image.shape[1], width, samples)
+    grid = np.asarray(image[np.ix_(rows, cols)], dtype=np.float32)
+    shape = (len(rows) // per_block, per_block, len(cols) // per_block, per_block) + grid.shape[2:]
+    return grid.reshape(shape).mean(axis=(1, 3))
+
+
+def block_grid(
+    height: int, width_in: int, width: int = DETECT_WIDTH, samples: int = BLOCK_SAMPLES
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the pixels :func:`block_mean` reads, block by block.
+
+    ``block_mean`` of the ``image[np.ix_(rows, cols)]`` grid equals ``block_mean`` of the image, so
+    a GPU frame's detector features and motion luma need only this grid on the host.
+    """
     factor = max(1, width_in // width)
     per_block = min(factor, samples)
-    h, w = height_in // factor, width_in // factor
+    h, w = height // factor, width_in // factor
     offsets = (np.arange(per_block) * factor) // per_block  # evenly spread inside each block
     rows = (np.arange(h)[:, None] * factor + offsets).ravel()
     cols = (np.arange(w)[:, None] * factor + offsets).ravel()
-    grid = np.asarray(image[np.ix_(rows, cols)], dtype=np.float32)
-    shape = (h, per_block, w, per_block) + grid.shape[2:]
-    return grid.reshape(shape).mean(axis=(1, 3))
+    return rows, cols
 
 
 def rgb_to_hsv255(rgb: np.ndarray) -> np.ndarray:

@@ -10,6 +10,14 @@ stream; the downloads run on a third stream, so uploads, compute and downloads o
 batches overlap (an H100 has separate copy engines for each direction). CUDA events order the
 streams; the host only waits when it reuses a slot or hands out its frames.
 
+With a ``smoother`` (a film's temporal smoothing, :meth:`GpuBatchLoop.run_tagged`), the compute
+stream stops at the model's ab, which is downloaded (render size: small), smoothed on the host in
+frame order, uploaded back and merged with the full-resolution L that stayed on the device:
+
+    ... engine -> decode_ab --D2H--> host smoother --H2D--> merge -> D2H frames
+
+A batch's merge is queued behind the next batch's compute, so the host smooths while the GPU works.
+
 Frames already on the GPU (CuPy arrays; torch tensors and DALI outputs through DLPack, which orders
 their producer's stream before CuPy's current one; anything else with ``__cuda_array_interface__``)
 skip the upload: they are copied device-to-device into the slot. Output is NumPy (for CPU encoders:
@@ -17,26 +25,30 @@ the H100 has no NVENC) or, with ``output="cupy"``, device arrays. A short last b
 full batch size (stale frames fill the rest) so the engine sees one shape and its CUDA graph is
 replayed; only the real frames come out.
 
-The engine must run on CUDA and take CuPy batches (TensorRTEngine, TorchEngine(device="cuda"),
-OnnxRuntimeCudaEngine); it is called on the compute stream.
+The engine must run on CUDA and take the backend's device batches (TensorRTEngine,
+TorchEngine(device="cuda"), OnnxRuntimeCudaEngine); it is called on the compute stream. Arrays,
+streams and kernels come from a :class:`~colorrt.kernels.ops.DeviceOps`: CuPy by default, or the
+CPU stand-in :class:`~colorrt.kernels.host_ops.HostOps` with which the tests run this loop.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from colorrt.contract import ColorContract
 from colorrt.engines.base import Engine
 from colorrt.errors import InputError
-from colorrt.kernels import cuda as kernels
+from colorrt.kernels import pipeline
+from colorrt.kernels.ops import CudaOps, DeviceOps, input_dtype_of
 
-_H2D, _D2H = 1, 2  # cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost
-_DLPACK_CUDA = 2  # kDLCUDA, the device type of a CUDA tensor in __dlpack_device__()
+Smoother = Callable[[list[Any], np.ndarray], np.ndarray]  # (tags, N x 2 x h x w ab) -> smoothed ab
+_IDLE, _DECODED, _MERGED = 0, 1, 2  # a slot's phase: free; ab on its way to the host; frames on their way
 
 
 @dataclass
@@ -58,7 +70,7 @@ class _Slot:
     """Buffers and events of one batch in flight."""
 
     pinned_in: np.ndarray
-    frames: Any  # device (B, H, W[, C]) uint8/uint16
+    frames: Any  # device (B, H, W[, C]) frames
     lightness: Any  # device (B, H, W) float32
     batch: Any  # device (B, C, h, w) model input
     colour: Any  # device (B, H, W, 3) uint8
@@ -66,20 +78,35 @@ class _Slot:
     uploaded: Any
     computed: Any
     downloaded: Any
-    count: int = 0  # real frames in the batch now in flight
-    busy: bool = False
-    free_for_host: Any = field(default=None)  # event: the previous upload from pinned_in is done
+    free_for_host: Any  # the previous upload from pinned_in is done
+    ab_downloaded: Any
+    ab: Any = None  # device (B, 2, h, w) float32 ab, with a smoother
+    total: Any = None  # device 0-d float64 sum of the model output: NaN or inf when some value is
+    pinned_ab: np.ndarray | None = None
+    tags: list[Any] = field(default_factory=list)  # of the real frames in the batch now in flight
+    phase: int = _IDLE
+
+    @property
+    def count(self) -> int:
+        return len(self.tags)
 
 
 class GpuBatchLoop:
     """Colorizes a stream of equal-size frames on the GPU with overlapped copies and compute.
 
     Args:
-        engine: a CUDA engine taking CuPy batches (``engine.device == "cuda"``).
+        engine: a CUDA engine taking the backend's device batches (``engine.device == "cuda"``).
         batch_size: frames per engine call.
         depth: batches in flight (2 = double buffering).
         device_id: CUDA device of the engine.
         output: ``"numpy"`` (host frames) or ``"cupy"`` (device frames).
+        ops: the array backend; default :class:`~colorrt.kernels.ops.CudaOps` on ``device_id``.
+        contract: the contract to run the model with (a runtime's, at its render size); None: the
+            engine's.
+        strength: chroma scale before the merge (0 grey, 1 the model's colours, up to 2).
+
+    A batch whose model output holds NaN or infinity stops the loop with NonFiniteOutputError
+    before any of its frames come out (checked on the device; read when the batch is collected).
     """
 
     def __init__(
@@ -90,6 +117,9 @@ class GpuBatchLoop:
         depth: int = 2,
         device_id: int = 0,
         output: str = "numpy",
+        ops: DeviceOps | None = None,
+        contract: ColorContract | None = None,
+        strength: float = 1.0,
     ) -> None:
         if getattr(engine, "device", "cpu") != "cuda":
             raise InputError(
@@ -100,39 +130,52 @@ class GpuBatchLoop:
             raise InputError(f"batch_size and depth must be >= 1, got {batch_size} and {depth}")
         if output not in ("numpy", "cupy"):
             raise InputError(f"output must be 'numpy' or 'cupy', got {output!r}")
-        self._cp = kernels.require_cuda("the GPU batch loop", device_id)
+        self.ops: DeviceOps = ops if ops is not None else CudaOps(device_id, "the GPU batch loop")
+        pipeline.check_chroma_strength(strength)
         self.engine = engine
-        self.contract = engine.contract
+        self.contract = engine.contract if contract is None else contract
+        self.strength = strength
+        self.model = pipeline.model_label(engine)
         self.batch_size = batch_size
         self.depth = depth
         self.device_id = device_id
         self.output = output
-        self.input_dtype = _model_input_dtype(engine)
+        self.input_dtype = input_dtype_of(engine)
         self.stats = LoopStats()
-        cp = self._cp
-        with cp.cuda.Device(device_id):
-            self._launcher = kernels.launcher_for(device_id)
-            self._upload = cp.cuda.Stream(non_blocking=True)
-            self._compute = cp.cuda.Stream(non_blocking=True)
-            self._download = cp.cuda.Stream(non_blocking=True)
+        with self.ops.activate():
+            self._upload, self._compute, self._download = (self.ops.stream() for _ in range(3))
         self._slots: list[_Slot] = []
         self._frame_key: tuple[Any, ...] | None = None
         self._turn = 0
+        self._smoother: Smoother | None = None
 
     def run(self, frames: Iterable[Any]) -> Iterator[Any]:
         """Colour frames (uint8 ``H x W x 3``) of ``frames`` (``H x W [x 1/3/4]`` uint8/uint16), in order."""
+        for _, frame in self.run_tagged((None, frame) for frame in frames):
+            yield frame
+
+    def run_tagged(
+        self, items: Iterable[tuple[Any, Any]], smoother: Smoother | None = None
+    ) -> Iterator[tuple[Any, Any]]:
+        """``(tag, colour frame)`` for each ``(tag, frame)`` of ``items``, in order.
+
+        ``smoother(tags, ab)``, when given, is called on the host in frame order with each batch's
+        tags and its ``N x 2 x h x w`` float32 ab (a copy the smoother may keep) and returns the ab
+        to merge with the frames' full-resolution L.
+        """
         pending: deque[_Slot] = deque()
-        group: list[Any] = []
+        group: list[tuple[Any, Any]] = []
+        self._smoother = smoother
         start = time.perf_counter()
-        with self._cp.cuda.Device(self.device_id):
-            for frame in frames:
-                frame = self._as_array(frame)
+        with self.ops.activate():
+            for tag, frame in items:
+                frame = self.ops.as_array(frame)
                 key = (tuple(frame.shape), np.dtype(frame.dtype))
                 if key != self._frame_key:
                     yield from self._flush(group, pending)
                     yield from self._drain(pending)
                     self._allocate(key)
-                group.append(frame)
+                group.append((tag, frame))
                 if len(group) == self.batch_size:
                     yield from self._flush(group, pending)
             yield from self._flush(group, pending)
@@ -159,101 +202,117 @@ class GpuBatchLoop:
 
     # ------------------------------------------------------------ steps
 
-    def _as_array(self, frame: Any) -> Any:
-        """A NumPy or CuPy frame: other GPU arrays are shared without a copy."""
-        cp = self._cp
-        if isinstance(frame, (np.ndarray, cp.ndarray)):
-            return frame
-        dlpack_device = getattr(frame, "__dlpack_device__", None)
-        if dlpack_device is not None and dlpack_device()[0] == _DLPACK_CUDA:
-            return cp.from_dlpack(frame)  # the producer's stream is ordered before CuPy's current one
-        if hasattr(frame, "__cuda_array_interface__"):
-            return cp.asarray(frame)
-        return np.asarray(frame)
-
-    def _flush(self, group: list[Any], pending: deque[_Slot]) -> Iterator[Any]:
+    def _flush(self, group: list[tuple[Any, Any]], pending: deque[_Slot]) -> Iterator[tuple[Any, Any]]:
         """Submit the frames gathered so far as one batch (yielding older results to free a slot)."""
         if not group:
             return
         slot = self._slots[self._turn % self.depth]
         self._turn += 1
-        if slot.busy:  # round robin over FIFO slots: the busy one is the oldest pending batch
+        if slot.phase != _IDLE:  # round robin over FIFO slots: the busy one is the oldest pending batch
             yield from self._finish(pending.popleft())
-        with kernels.gpu_errors(f"colorizing a batch of {len(group)} frames"):
+        with self.ops.errors(f"colorizing a batch of {len(group)} frames"):
             self._stage(slot, group)
             self._process(slot)
-        pending.append(slot)
+            pending.append(slot)
+            for older in list(pending)[:-1]:  # their merges queue behind this batch's compute
+                if older.phase == _DECODED:
+                    self._merge(older)
         group.clear()
 
-    def _stage(self, slot: _Slot, group: list[Any]) -> None:
+    def _stage(self, slot: _Slot, group: list[tuple[Any, Any]]) -> None:
         """Frames into the slot's device buffer: host frames through pinned memory on the upload stream."""
-        cp = self._cp
-        caller = cp.cuda.get_current_stream()
-        slot.count = len(group)
+        ops = self.ops
+        caller = ops.current_stream()
+        slot.tags = [tag for tag, _ in group]
         # The caller's work so far (device frames it made; reads of earlier output frames whose
         # memory the pool may hand out again) and the slot's previous compute come first.
         self._upload.wait_event(caller.record())
         self._upload.wait_event(slot.computed)
-        on_host = all(isinstance(f, np.ndarray) for f in group)
+        on_host = not any(ops.on_device(frame) for _, frame in group)
         if on_host:
             slot.free_for_host.synchronize()  # the last upload from this pinned buffer is done
-            for i, frame in enumerate(group):
+            for i, (_, frame) in enumerate(group):
                 np.copyto(slot.pinned_in[i], frame)
-            nbytes = slot.pinned_in[: len(group)].nbytes
-            cp.cuda.runtime.memcpyAsync(
-                slot.frames.data.ptr, slot.pinned_in.ctypes.data, nbytes, _H2D, self._upload.ptr
-            )
+            ops.upload(slot.frames[: len(group)], slot.pinned_in[: len(group)], self._upload)
             slot.free_for_host.record(self._upload)
         else:
             with self._upload:
-                for i, frame in enumerate(group):
-                    slot.frames[i] = frame if isinstance(frame, cp.ndarray) else cp.asarray(frame)
+                for i, (_, frame) in enumerate(group):
+                    slot.frames[i] = frame if ops.on_device(frame) else ops.to_device(frame)
         slot.uploaded.record(self._upload)
         if not on_host:  # the caller may free (and its pool reuse) the source frames once we return
             caller.wait_event(slot.uploaded)
 
     def _process(self, slot: _Slot) -> None:
-        """Preprocess, engine and postprocess on the compute stream, then the download."""
+        """Preprocess and engine on the compute stream; then the merge, or the ab's trip to the host."""
         # The upload waited for the slot's previous compute, so its buffers are free to rewrite.
         self._compute.wait_event(slot.uploaded)
+        kernels = self.ops.kernels
         with self._compute:
             kernels.preprocess_frames(
-                slot.frames,
-                self.contract,
-                self.input_dtype,
-                out=slot.batch,
-                luminance_out=slot.lightness,
-                launcher=self._launcher,
+                slot.frames, self.contract, self.input_dtype, out=slot.batch, luminance_out=slot.lightness
             )
             output = self.engine.infer(slot.batch)
-            kernels.postprocess_batch(
-                output, slot.lightness, self.contract, out=slot.colour, launcher=self._launcher
-            )
+            slot.total = output.sum(dtype=np.float64)
+            if self._smoother is None:
+                kernels.postprocess_batch(
+                    output, slot.lightness, self.contract, strength=self.strength, out=slot.colour
+                )
+            else:  # a new array: a CUDA graph's output is rewritten by its next replay
+                slot.ab = kernels.decode_ab(output, self.contract, strength=self.strength)
         slot.computed.record(self._compute)
+        self.stats.batches += 1
+        if self._smoother is None:
+            self._queue_download(slot)
+            return
+        if slot.pinned_ab is None or slot.pinned_ab.shape != tuple(slot.ab.shape):
+            slot.pinned_ab = self.ops.pinned(tuple(slot.ab.shape), np.float32)
+        self._download.wait_event(slot.computed)
+        self.ops.download(slot.pinned_ab[: slot.count], slot.ab[: slot.count], self._download)
+        slot.ab_downloaded.record(self._download)
+        slot.phase = _DECODED
+
+    def _merge(self, slot: _Slot) -> None:
+        """Smooth a decoded batch's ab on the host, send it back and merge it with the batch's L."""
+        n = slot.count
+        slot.ab_downloaded.synchronize()
+        pipeline.check_finite(slot.total, self.model)  # before NaN reaches the smoother's state
+        smoothed = self._smoother(slot.tags, slot.pinned_ab[:n].copy())  # type: ignore[misc]  # set in run
+        np.copyto(slot.pinned_ab[:n], smoothed)  # free: this slot's previous upload from it is done
+        self.ops.upload(slot.ab[:n], slot.pinned_ab[:n], self._upload)
+        self._compute.wait_event(self._upload.record())
+        with self._compute:
+            self.ops.kernels.merge_batch(slot.lightness[:n], slot.ab[:n], out=slot.colour[:n])
+        slot.computed.record(self._compute)
+        self._queue_download(slot)
+
+    def _queue_download(self, slot: _Slot) -> None:
         if self.output == "numpy":
             self._download.wait_event(slot.computed)
-            nbytes = slot.pinned_out[: slot.count].nbytes
-            self._cp.cuda.runtime.memcpyAsync(
-                slot.pinned_out.ctypes.data, slot.colour.data.ptr, nbytes, _D2H, self._download.ptr
-            )
+            n = slot.count
+            self.ops.download(slot.pinned_out[:n], slot.colour[:n], self._download)
             slot.downloaded.record(self._download)
-        slot.busy = True
-        self.stats.batches += 1
+        slot.phase = _MERGED
 
-    def _finish(self, slot: _Slot) -> Iterator[Any]:
+    def _finish(self, slot: _Slot) -> Iterator[tuple[Any, Any]]:
         """Wait for a slot's results and hand out its frames (copies: the buffers are reused)."""
+        if slot.phase == _DECODED:
+            with self.ops.errors(f"merging a batch of {slot.count} frames"):
+                self._merge(slot)
         if self.output == "numpy":
             slot.downloaded.synchronize()
+            pipeline.check_finite(slot.total, self.model)
             frames = [slot.pinned_out[i].copy() for i in range(slot.count)]
         else:  # copies on the compute stream, ahead of the slot's next use; the caller's stream waits
             with self._compute:
                 frames = [slot.colour[i].copy() for i in range(slot.count)]
-            self._cp.cuda.get_current_stream().wait_event(self._compute.record())
-        slot.busy = False
+            self.ops.current_stream().wait_event(self._compute.record())
+            pipeline.check_finite(slot.total, self.model)
+        tags, slot.tags, slot.phase = slot.tags, [], _IDLE
         self.stats.frames += len(frames)
-        yield from frames
+        yield from zip(tags, frames, strict=True)
 
-    def _drain(self, pending: deque[_Slot]) -> Iterator[Any]:
+    def _drain(self, pending: deque[_Slot]) -> Iterator[tuple[Any, Any]]:
         while pending:
             yield from self._finish(pending.popleft())
 
@@ -262,52 +321,35 @@ class GpuBatchLoop:
         shape, dtype = key
         if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3, 4)):
             raise InputError(f"frames must be H x W or H x W x 1/3/4 images, got shape {shape}")
-        if dtype not in (np.uint8, np.uint16):
-            raise InputError(f"the GPU batch loop takes uint8 or uint16 frames, got {dtype}")
-        cp = self._cp
-        height, width = shape[:2]
-        render_h, render_w = self.contract.render_shape(height, width)
-        batch = (self.batch_size, *shape)
+        if dtype not in (np.uint8, np.uint16) and dtype.kind != "f":
+            raise InputError(f"the GPU batch loop takes uint8, uint16 or float (0..1) frames, got {dtype}")
         if self._slots:
             self._synchronize()
-        self._slots = []
-        self._turn = 0
-        with kernels.gpu_errors(f"allocating {self.depth} x {self.batch_size} frames of {width}x{height}"):
-            for _ in range(self.depth):
-                self._slots.append(
-                    _Slot(
-                        pinned_in=_pinned(batch, dtype),
-                        frames=cp.zeros(batch, dtype=dtype),
-                        lightness=cp.empty((self.batch_size, height, width), dtype=np.float32),
-                        batch=cp.empty(
-                            (self.batch_size, self.contract.input_channels, render_h, render_w),
-                            dtype=self.input_dtype,
-                        ),
-                        colour=cp.empty((self.batch_size, height, width, 3), dtype=np.uint8),
-                        pinned_out=_pinned((self.batch_size, height, width, 3), np.uint8),
-                        uploaded=cp.cuda.Event(disable_timing=True),
-                        computed=cp.cuda.Event(disable_timing=True),
-                        downloaded=cp.cuda.Event(disable_timing=True),
-                        free_for_host=cp.cuda.Event(disable_timing=True),
-                    )
-                )
+        self._slots, self._turn = [], 0
+        height, width = shape[:2]
+        with self.ops.errors(f"allocating {self.depth} x {self.batch_size} frames of {width}x{height}"):
+            self._slots = [self._new_slot(shape, dtype) for _ in range(self.depth)]
         self._frame_key = key
 
-
-def _pinned(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    # cupyx ships in the CuPy wheel, which GpuBatchLoop already imported (kernels.require_cuda)
-    import cupyx
-
-    return cupyx.empty_pinned(shape, dtype=dtype)
-
-
-def _model_input_dtype(engine: Engine) -> np.dtype:
-    """float16 when the engine takes half input (preprocess writes it directly), else float32."""
-    wanted = getattr(engine, "input_dtype", None)
-    if wanted is None:
-        io = getattr(engine, "_io", None)  # TensorRTEngine keeps its tensor types there
-        wanted = getattr(io, "input_dtype", np.float32)
-    return np.dtype(np.float16) if np.dtype(wanted) == np.float16 else np.dtype(np.float32)
+    def _new_slot(self, shape: tuple[int, ...], dtype: np.dtype) -> _Slot:
+        ops, size = self.ops, self.batch_size
+        height, width = shape[:2]
+        render_h, render_w = self.contract.render_shape(height, width)
+        batch = (size, *shape)
+        model_input = (size, self.contract.input_channels, render_h, render_w)
+        return _Slot(
+            pinned_in=ops.pinned(batch, dtype),
+            frames=ops.zeros(batch, dtype),
+            lightness=ops.empty((size, height, width), np.float32),
+            batch=ops.empty(model_input, self.input_dtype),
+            colour=ops.empty((size, height, width, 3), np.uint8),
+            pinned_out=ops.pinned((size, height, width, 3), np.uint8),
+            uploaded=ops.event(),
+            computed=ops.event(),
+            downloaded=ops.event(),
+            free_for_host=ops.event(),
+            ab_downloaded=ops.event(),
+        )
 
 
 def colorize_frames(
