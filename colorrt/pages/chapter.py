@@ -135,7 +135,8 @@ def colorize_pages(
     palette = None if reference is None else load_reference(reference)
     panels, chroma = panel_config or PanelConfig(), getattr(runtime, "strength", 1.0)
     options = PageOptions(rtl, force, palette, reference_strength, across_pages, panels, chroma=chroma)
-    colorizer = PageColorizer(engine, batch_size, options, contract=getattr(runtime, "contract", None))
+    contract, ops = getattr(runtime, "contract", None), getattr(runtime, "device_ops", None)
+    colorizer = PageColorizer(engine, batch_size, options, contract=contract, ops=ops)  # ops: the GPU path
     report = PageReport(src, dst)
     start = time.perf_counter()
     with open_source(src, exclude=dst) as source:

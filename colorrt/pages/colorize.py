@@ -22,6 +22,7 @@ from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
 from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha, split_alpha
+from colorrt.kernels.ops import DeviceOps, panel_chroma
 from colorrt.kernels.resize import resize_bilinear
 from colorrt.pages.palette import Palette
 from colorrt.pages.panels import Panel, PanelConfig, panels_on_paper, paper_tone
@@ -131,6 +132,9 @@ class PageColorizer:
         options: see :class:`PageOptions`.
         contract: the contract to run the model with (a Runtime's, at its render size); None: the
             engine's.
+        ops: the GPU path's array backend (a Runtime's ``device_ops``): the panels' preprocessing,
+            the engine and the decode to ab run on the device, only canvases and ab cross; None:
+            NumPy kernels on the host. Placement, palette and the page merge stay on the host.
     """
 
     def __init__(
@@ -140,12 +144,14 @@ class PageColorizer:
         options: PageOptions | None = None,
         *,
         contract: ColorContract | None = None,
+        ops: DeviceOps | None = None,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         self.engine = engine
         self.contract = engine.contract if contract is None else contract
         self.model = pipeline.model_label(engine)
+        self.ops = ops
         self.batch_size = batch_size
         self.options = options or PageOptions()
         size = self.contract.render_size
@@ -235,15 +241,14 @@ class PageColorizer:
         """One engine call for ``items``; each panel's chroma goes into its page, finished pages merge."""
         if not items:
             return
-        hints = [item.hints for item in items]
-        batch = pipeline.preprocess(
-            [item.canvas for item in items],
-            self.contract,
-            hints=hints if any(h is not None for h in hints) else None,
-        )
-        output = self.engine.infer(batch)
-        pipeline.check_finite(output, self.model)  # a NaN page would come out black: stop instead
-        ab = pipeline.decode_ab(output, self.contract)
+        canvases = [item.canvas for item in items]
+        hints = [item.hints for item in items] if any(item.hints is not None for item in items) else None
+        if self.ops is not None:
+            ab = panel_chroma(self.ops, self.engine, canvases, self.contract, hints)
+        else:
+            output = self.engine.infer(pipeline.preprocess(canvases, self.contract, hints=hints))
+            pipeline.check_finite(output, self.model)  # a NaN page would come out black: stop instead
+            ab = pipeline.decode_ab(output, self.contract)
         for item, panel_ab in zip(items, ab, strict=True):
             job = item.job
             if job.done:

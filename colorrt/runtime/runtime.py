@@ -7,12 +7,13 @@ that share a render shape are batched. Folder runs are planned in :mod:`colorrt.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -23,9 +24,14 @@ from colorrt.errors import ColorRTError, InputError
 from colorrt.io.images import array_to_pil, format_for, pil_to_array, read_image, write_image
 from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha, split_alpha
+from colorrt.kernels.ops import DeviceOps
 from colorrt.progress import progress_bar
 from colorrt.runtime.folder import BatchReport, check_distinct, images_outside, plan_folder
+from colorrt.runtime.gpu_path import device_ops_for
 from colorrt.runtime.render import render_contract, side_by_side
+
+if TYPE_CHECKING:
+    from colorrt.runtime.gpu_images import DeviceImages
 
 __all__ = ["BatchReport", "ImageLike", "Runtime", "check_distinct", "images_outside"]
 
@@ -59,6 +65,10 @@ class Runtime:
             multiple. Used for images, folders, films and pages.
         strength: scales the model's chroma before it is merged: 0 grey, 1 the model's colours
             (default), up to 2 stronger ones. Used for images, folders, films and pages.
+        gpu_path: with an engine on CUDA, pre- and post-processing run on the GPU too (CuPy kernels,
+            pinned asynchronous copies; :mod:`colorrt.runtime.gpu_path`) for images, folders, films
+            and pages: None (default) when CuPy is installed, True always (an error where it cannot),
+            False never (NumPy kernels on the CPU, the engine's batches copied, as before).
         engine_options: passed to the backend's engine, e.g. ``arch="cyclegan-resnet9"`` for a torch
             ``.pth`` checkpoint, ``dtype="fp16"`` or ``cuda_graphs=True`` for the torch engine.
     """
@@ -74,6 +84,7 @@ class Runtime:
         threads: int | None = None,
         render_size: int | None = None,
         strength: float = 1.0,
+        gpu_path: bool | None = None,
         **engine_options: Any,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -90,6 +101,7 @@ class Runtime:
                 raise InputError("contract= cannot be applied to an engine that is already created")
             self.engine = model
             self._contract = render_contract(model.contract, render_size)
+            self.device_ops = device_ops_for(model, gpu_path, self._contract)
             return
         from colorrt.engines.registry import load_engine
 
@@ -98,6 +110,7 @@ class Runtime:
         self.engine = load_engine(model, backend=backend, device=device, contract=contract, **engine_options)
         try:
             self._contract = render_contract(self.engine.contract, render_size)
+            self.device_ops: DeviceOps | None = device_ops_for(self.engine, gpu_path, self._contract)
         except ColorRTError:
             self.engine.close()  # ours: the caller never sees it
             raise
@@ -308,6 +321,8 @@ class Runtime:
 
     def _run_grouped(self, prepared: list[_Prepared]) -> list[np.ndarray]:
         """Run images in batches of equal render shape; results back in the input order."""
+        if self.device_ops is not None:
+            return self._device_images.run_grouped(prepared)
         results: list[np.ndarray | None] = [None] * len(prepared)
         groups: dict[tuple[int, int], list[int]] = {}
         for index, item in enumerate(prepared):
@@ -327,6 +342,13 @@ class Runtime:
         output = self.engine.infer(batch)
         pipeline.check_finite(output, pipeline.model_label(self.engine))
         return pipeline.postprocess(output, luminances, self.contract, strength=self.strength)
+
+    @functools.cached_property
+    def _device_images(self) -> DeviceImages:
+        """The GPU path's image runner (made on first use)."""
+        from colorrt.runtime.gpu_images import DeviceImages
+
+        return DeviceImages(self.engine, self.device_ops, self.contract, self.strength, self.batch_size)
 
 
 def _to_array(image: ImageLike) -> np.ndarray:

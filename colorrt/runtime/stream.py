@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from colorrt.runtime.gpu_path import colorize_stages
 from colorrt.runtime.options import StreamOptions, VideoOptions
 from colorrt.runtime.queues import Pipeline, ordered_map
 from colorrt.runtime.stages import ColorizedFrame, ColorizeStages
@@ -101,8 +102,8 @@ def stream(
         ``scene_cuts`` lists the frame indices where a new scene started.
     """
     options = StreamOptions.merged(options, **keywords)
-    stages = ColorizeStages(
-        runtime.engine, options.batch_size or runtime.batch_size, options, **rendering(runtime)
+    stages = colorize_stages(  # on the device when the runtime takes the GPU path
+        runtime, options.batch_size or runtime.batch_size, options, **rendering(runtime)
     )
     return FrameStream(Pipeline(enumerate(frames), stages.stages(), queue_size=options.queue_size))
 

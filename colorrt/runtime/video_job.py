@@ -39,6 +39,7 @@ from colorrt.io.video import (
     probe,
 )
 from colorrt.progress import progress_bar
+from colorrt.runtime.gpu_path import colorize_stages
 from colorrt.runtime.options import DECODERS, SEGMENT_SECONDS, VideoOptions
 from colorrt.runtime.queues import Pipeline
 from colorrt.runtime.segments import FrameTag, SegmentEncoder, SegmentRecord, WorkDir
@@ -151,8 +152,8 @@ class VideoJob:
             self.src, self.dst, False, done, 0, done, 0.0, self.settings.codec, work_dir=self.work.path
         )
         reader = self._reader(segments)
-        stages = ColorizeStages(
-            self.runtime.engine,
+        stages = colorize_stages(  # on the device when the runtime takes the GPU path
+            self.runtime,
             self.batch_size,
             self.stream_options,
             self._initial_state(segments),
