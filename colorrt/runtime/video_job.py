@@ -43,7 +43,6 @@ from colorrt.runtime.gpu_path import colorize_stages
 from colorrt.runtime.options import DECODERS, SEGMENT_SECONDS, VideoOptions
 from colorrt.runtime.queues import Pipeline
 from colorrt.runtime.segments import FrameTag, SegmentEncoder, SegmentRecord, WorkDir
-from colorrt.runtime.stages import ColorizeStages
 from colorrt.runtime.stream import rendering
 from colorrt.runtime.temporal import TemporalState
 
