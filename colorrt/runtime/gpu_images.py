@@ -18,6 +18,7 @@ heaviest step) runs on the device. Reading and writing files stay where the CPU 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ from colorrt.contract import ColorContract
 from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha
 from colorrt.kernels.ops import DeviceOps, input_dtype_of
+
+_ALIGN = 256  # bytes: where each view of a chunk's pinned buffer starts
 
 
 @dataclass
@@ -85,7 +88,13 @@ class DeviceImages:
         """Queue one chunk: uploads, preprocess, engine, decode and merges, downloads."""
         ops = self.ops
         with ops.errors(f"colorizing a batch of {len(items)} images"):
-            staged = [_pinned_copy(ops, item.luminance) for item in items]
+            sizes = [item.luminance.shape for item in items]
+            arena, views = _pinned_views(
+                ops, [(s, np.float32) for s in sizes] + [((*s, 3), np.uint8) for s in sizes]
+            )
+            staged, outputs = views[: len(items)], views[len(items) :]
+            for host, item in zip(staged, items, strict=True):
+                np.copyto(host, item.luminance)
             planes = [ops.empty(host.shape, np.float32) for host in staged]
             for plane, host in zip(planes, staged, strict=True):
                 ops.upload(plane, host, self._upload)
@@ -105,11 +114,10 @@ class DeviceImages:
                     ops.kernels.merge(plane, item_ab) for plane, item_ab in zip(planes, ab, strict=True)
                 ]
             self._download.wait_event(self._compute.record())
-            outputs = [ops.pinned(tuple(colour.shape), np.uint8) for colour in colours]
             for host, colour in zip(outputs, colours, strict=True):
                 ops.download(host, colour, self._download)
             done = self._download.record()
-        return _Chunk(indices, outputs, total, done, [staged, planes, batch, output, ab, colours])
+        return _Chunk(indices, outputs, total, done, [arena, planes, batch, output, ab, colours])
 
     def _collect(self, chunk: _Chunk, prepared: Sequence[Any], results: list[np.ndarray | None]) -> None:
         """Wait for a chunk's downloads and put its images (alpha attached) in their places."""
@@ -120,10 +128,23 @@ class DeviceImages:
         chunk.keep.clear()
 
 
-def _pinned_copy(ops: DeviceOps, array: np.ndarray) -> np.ndarray:
-    pinned = ops.pinned(array.shape, np.float32)
-    np.copyto(pinned, array)
-    return pinned
+def _pinned_views(
+    ops: DeviceOps, arrays: list[tuple[tuple[int, ...], Any]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(pinned buffer, C-contiguous views of it shaped as ``arrays`` asks).
+
+    One buffer a chunk, its size rounded up to a power of two: CuPy's pinned pool keeps a block of
+    every size it was asked for, so a folder of photos of a thousand sizes would otherwise pin a
+    thousand blocks.
+    """
+    sizes = [-(-math.prod(shape) * np.dtype(dtype).itemsize // _ALIGN) * _ALIGN for shape, dtype in arrays]
+    buffer = ops.pinned((1 << max(20, (sum(sizes) - 1).bit_length()),), np.uint8)
+    views, offset = [], 0
+    for (shape, dtype), size in zip(arrays, sizes, strict=True):
+        count = math.prod(shape) * np.dtype(dtype).itemsize
+        views.append(buffer[offset : offset + count].view(dtype).reshape(shape))
+        offset += size
+    return buffer, views
 
 
 def _chunks_by_render_shape(prepared: Sequence[Any], size: int) -> Iterator[Sequence[int]]:

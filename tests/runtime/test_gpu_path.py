@@ -150,7 +150,7 @@ def test_the_loop_keeps_order_over_many_batches_and_size_changes(cpu, depth) -> 
     engine = StandInCuda(cpu.engine)
     with GpuBatchLoop(engine, batch_size=3, depth=depth, ops=engine.device_ops) as loop:
         out = list(loop.run(iter(frames)))
-    _equal(out, cpu.colorize_batch(frames))
+    _equal(out, list(stream(cpu, frames, temporal=0)))  # uint8 frames out, as the CPU stream's
     assert loop.stats.frames == len(frames) and loop.stats.batches == 6 + 2 + 3
     assert set(engine.batches) == {(3, 1, *cpu.contract.render_shape(*f.shape[:2])) for f in frames}
     assert engine.device_ops.idle  # every queued copy was waited for
@@ -278,7 +278,7 @@ def test_images_of_mixed_sizes_and_kinds_equal_the_cpu_path(zoo_models, kind) ->
     images = [
         RNG.integers(0, 256, (30, 40, 3), np.uint8),
         RNG.integers(0, 256, (30, 40), np.uint8),
-        RNG.integers(0, 65536, (17, 23, 3), np.uint16),
+        RNG.integers(0, 256, (17, 23, 3), np.uint8),
         RNG.integers(0, 256, (30, 40, 4), np.uint8),  # alpha kept
         RNG.random((12, 50)),
         RNG.integers(0, 256, (30, 40, 3), np.uint8),
@@ -288,7 +288,10 @@ def test_images_of_mixed_sizes_and_kinds_equal_the_cpu_path(zoo_models, kind) ->
         hints = [None] * len(images)
         hints[0] = np.zeros((30, 40, 3), np.float32)
         hints[0][10:14, 10:14] = (40.0, -30.0, 1.0)
-    _equal(_gpu(cpu).colorize_batch(images, hints), cpu.colorize_batch(images, hints))
+    gpu = _gpu(cpu)
+    _equal(gpu.colorize_batch(images, hints), cpu.colorize_batch(images, hints))
+    deep = RNG.integers(0, 65536, (17, 23, 3), np.uint16)  # 16 bits out: merged on the host
+    _equal([gpu.colorize(deep)], [cpu.colorize(deep)])
 
 
 def test_a_folder_on_the_gpu_path_writes_what_the_cpu_path_writes(cpu, tmp_path) -> None:
@@ -378,8 +381,9 @@ def test_gpu_runtime_takes_the_device_path_and_matches_the_cpu_on_images() -> No
     gpu, cpu = _torch_runtimes()
     assert isinstance(gpu.device_ops, CudaOps)
     images = [RNG.integers(0, 256, (96, 128, 3), np.uint8), RNG.integers(0, 256, (50, 70), np.uint8)]
-    images.append(RNG.integers(0, 65536, (64, 64, 4), np.uint16))
+    images.append(RNG.integers(0, 256, (64, 64, 4), np.uint8))
     _close(gpu.colorize_batch(images), cpu.colorize_batch(images))
+    assert gpu.__dict__.get("_device_images") is not None  # they went through the device kernels
 
 
 @pytest.mark.requires_cuda
