@@ -115,6 +115,7 @@ class FilmRun:
             "engine": f"torch {engine.precision} on {engine.device}"
             + (" channels_last cuda_graphs" if self.cuda else ""),
             "batch": self.args.batch,
+            "gpu_path": runtime.device_ops is not None,  # pre/post-processing on the device
             "frames": report.frames,
             "seconds": seconds,
             "fps": report.frames / seconds,
@@ -130,7 +131,7 @@ class FilmRun:
         from colorrt import Runtime
         from colorrt.io.video import VideoReader
 
-        runtime = Runtime(self.engine("baseline"), batch_size=1)
+        runtime = Runtime(self.engine("baseline"), batch_size=1, gpu_path=False)  # host pre/post
         runtime.colorize(next(iter(VideoReader(self.short))).image)  # warm-up (cuDNN, allocator)
         rate = bench_video._deoldify_style(runtime, self.short, self.work / "deoldify")
         engine = runtime.engine
