@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from colorrt.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
 from colorrt.errors import InputError
 from colorrt.io.video import VIDEO_SUFFIXES
+from colorrt.pages.palette import DEFAULT_REFERENCE_STRENGTH, check_reference_strength
 from colorrt.runtime import DEFAULT_TEMPORAL, VideoOptions
 
 if TYPE_CHECKING:
@@ -55,6 +56,14 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     pages.add_argument("--pages", action="store_true", help="treat a folder as comic pages (panel pipeline)")
     pages.add_argument(
         "--reference", type=Path, default=None, help="colour reference image or palette .json for pages"
+    )
+    pages.add_argument(
+        "--reference-strength",
+        type=float,
+        default=None,
+        metavar="S",
+        help="how far --reference pulls the colours: 0 not at all .. 1 fully "
+        f"(default {DEFAULT_REFERENCE_STRENGTH:g}, measured: docs/pages.md)",
     )
     pages.add_argument("--rtl", action="store_true", help="right-to-left panel order (manga)")
     pages.add_argument("--force", action="store_true", help="recolour pages that are already in colour")
@@ -107,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.input.exists():
         raise InputError(f"no such file or folder: {args.input}", "check the path")
+    _check_reference_strength(args)
     _check_folder_output(args.input, args.output)
     if args.ray:
         from colorrt.cli import colorize_ray
@@ -154,6 +164,15 @@ def _check_single_file_flags(args: argparse.Namespace, output: Path) -> None:
             f"(it names {output.name})",
             f"drop --format, or pass -o {output.with_suffix(suffix)}",
         )
+
+
+def _check_reference_strength(args: argparse.Namespace) -> None:
+    """--reference-strength needs --reference, and a value in 0..1: refused before the model loads."""
+    if args.reference_strength is None:
+        return
+    if args.reference is None:
+        raise InputError("--reference-strength needs --reference", "add --reference IMAGE_OR_PALETTE")
+    check_reference_strength(args.reference_strength)
 
 
 def _check_ray_flags(args: argparse.Namespace) -> None:
@@ -223,6 +242,7 @@ def _colorize_pages(runtime: Runtime, args: argparse.Namespace) -> int:
         args.input,
         args.output,
         reference=args.reference,
+        reference_strength=args.reference_strength,
         rtl=args.rtl,
         force=args.force,
         format=args.format,

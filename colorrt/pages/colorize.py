@@ -24,7 +24,7 @@ from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha, split_alpha
 from colorrt.kernels.ops import DeviceOps, panel_chroma
 from colorrt.kernels.resize import resize_bilinear
-from colorrt.pages.palette import Palette
+from colorrt.pages.palette import DEFAULT_REFERENCE_STRENGTH, Palette, check_reference_strength
 from colorrt.pages.panels import Panel, PanelConfig, panels_on_paper, paper_tone
 from colorrt.pages.tone import (
     chroma_weight,
@@ -43,7 +43,9 @@ class PageOptions:
         rtl: panels read right to left (manga); affects only the reported panel order.
         force: colorize pages that are already in colour instead of passing them through.
         palette: reference colour statistics to match (None: the model's own colours).
-        strength: 0..1, how far the palette transfer moves the model's chroma.
+        reference_strength: 0..1, how far the palette transfer moves the model's chroma: 0 ignores
+            the palette (hints too), 1 is the full transfer; the default is measured
+            (``benchmarks/bench_reference_strength.py``, docs/pages.md).
         across_pages: batch panels of consecutive pages together (False: one page at a time).
         panels: panel-detection thresholds.
         normalize_paper: on pages whose paper is measured darker than white (grey, yellowed), show
@@ -56,16 +58,20 @@ class PageOptions:
     rtl: bool = False
     force: bool = False
     palette: Palette | None = None
-    strength: float = 1.0
+    reference_strength: float = DEFAULT_REFERENCE_STRENGTH
     across_pages: bool = True
     panels: PanelConfig = field(default_factory=PanelConfig)
     normalize_paper: bool = True
     chroma: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise InputError(f"reference strength must be in 0..1, got {self.strength}")
+        check_reference_strength(self.reference_strength)
         pipeline.check_chroma_strength(self.chroma)
+
+    @property
+    def reference(self) -> Palette | None:
+        """The palette in effect: None without one or at ``reference_strength`` 0."""
+        return self.palette if self.reference_strength > 0 else None
 
 
 @dataclass
@@ -229,10 +235,10 @@ class PageColorizer:
         valid = inside * chroma_weight(small, job.white)
         canvas = seen_lightness(canvas, job.paper)
         hints = None
-        if self.contract.input_space == "L_hints" and self.options.palette is not None:
+        if self.contract.input_space == "L_hints" and self.options.reference is not None:
             canvas_valid = np.zeros(self.canvas_shape, np.float32)
             canvas_valid[box.slices] = valid
-            hints = self.options.palette.hints(canvas, canvas_valid)
+            hints = self.options.reference.hints(canvas, canvas_valid)
         return _PanelItem(job, panel, box, canvas, valid, hints)
 
     # --------------------------------------------------------------------------- inference and merge
@@ -266,11 +272,13 @@ class PageColorizer:
         ab = np.ascontiguousarray(canvas_ab[(slice(None), *item.box.slices)])
         panel = item.panel
         full = resize_bilinear(ab, (panel.height, panel.width))
-        palette = self.options.palette
+        palette = self.options.reference
         if palette is not None:
             # Fitted on the render-size panel, applied with the full-resolution L: every pixel's band
             # follows the scan's exact tone, not the blurred one the model saw. Both on white paper.
-            chroma_map = palette.fit(ab, item.canvas[item.box.slices], item.valid, self.options.strength)
+            chroma_map = palette.fit(
+                ab, item.canvas[item.box.slices], item.valid, self.options.reference_strength
+            )
             tone = seen_lightness(item.job.luminance[panel.slices], item.job.paper)  # type: ignore[index]
             full = chroma_map.apply(full, tone)
         target = item.job.ab[(slice(None), *panel.slices)]  # type: ignore[index]  # set in _start

@@ -29,8 +29,19 @@ PALETTE_FORMAT = "colorrt.palette"
 PALETTE_VERSION = 1
 MIN_STD = 2.0  # ab units: floor of a band's spread, so flat regions are not amplified from noise
 MAX_STD_RATIO = 2.0  # a panel's chroma spread is scaled by at most this factor
+DEFAULT_REFERENCE_STRENGTH = 0.4  # measured: benchmarks/bench_reference_strength.py, docs/pages.md
 LUT_STEPS = 1001  # chroma maps are tabulated over CIE L 0..100 in steps of 0.1
 _LUT_LEVELS = np.linspace(0.0, 100.0, LUT_STEPS)
+
+
+def check_reference_strength(strength: float) -> None:
+    """Refuse a reference strength outside 0..1 (or not a number)."""
+    if not 0.0 <= strength <= 1.0:
+        raise InputError(
+            f"reference strength must be in 0..1, got {strength}",
+            "0 ignores the reference, 1 applies its colours fully; "
+            f"the default {DEFAULT_REFERENCE_STRENGTH:g} keeps the model's colours in play",
+        )
 
 
 @dataclass(frozen=True)

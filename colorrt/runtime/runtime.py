@@ -267,6 +267,7 @@ class Runtime:
         dst: str | os.PathLike[str],
         *,
         reference: str | os.PathLike[str] | None = None,
+        reference_strength: float | None = None,
         rtl: bool = False,
         force: bool = False,
         format: str | None = None,
@@ -275,14 +276,17 @@ class Runtime:
         """Colorize comic/manga pages (folder, CBZ or single page) panel by panel, batched across pages.
 
         The page's own luminance is kept; ``reference`` (image or palette .json) keeps colours consistent
-        across pages; ``rtl`` orders panels right to left; pages already in colour pass through unless
-        ``force``. Returns a :class:`colorrt.pages.PageReport`. See :func:`colorrt.pages.colorize_pages`.
+        across pages, pulled ``reference_strength`` of the way (0..1; None: the measured default,
+        ``colorrt.pages.palette.DEFAULT_REFERENCE_STRENGTH``); ``rtl`` orders panels right to left;
+        pages already in colour pass through unless ``force``. Returns a
+        :class:`colorrt.pages.PageReport`. See :func:`colorrt.pages.colorize_pages`.
         """
         from colorrt.pages import colorize_pages
 
-        return colorize_pages(
-            self, src, dst, reference=reference, rtl=rtl, force=force, format=format, progress=progress
-        )
+        options: dict[str, Any] = {"reference": reference, "rtl": rtl, "force": force, "format": format}
+        if reference_strength is not None:
+            options["reference_strength"] = reference_strength
+        return colorize_pages(self, src, dst, progress=progress, **options)
 
     def close(self) -> None:
         """Release the engine."""

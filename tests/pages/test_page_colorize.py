@@ -158,7 +158,7 @@ def _spread(means: np.ndarray) -> float:
 
 def test_a_reference_keeps_the_characters_colours_across_pages(engine, chapter, colorized) -> None:
     palette = Palette.from_image(synth_pages.character_reference(192))
-    with_reference = PageColorizer(engine, 8, PageOptions(palette=palette))
+    with_reference = PageColorizer(engine, 8, PageOptions(palette=palette, reference_strength=1.0))
     referenced = [r for _, r in with_reference.stream(enumerate(p.image for p in chapter))]
     free, matched = _character_means(chapter, colorized), _character_means(chapter, referenced)
     spread_free, spread_matched = _spread(free), _spread(matched)

@@ -191,7 +191,7 @@ def test_a_hint_model_gets_the_white_paper_hints_on_tinted_paper(tmp_path) -> No
     # This model's colour is its hints (then matched to the palette): before, 51.9 ab drift.
     engine = OnnxRuntimeEngine(zoo.hints_model(tmp_path / "hints.onnx"))
     palette = Palette.from_image(synth_pages.character_reference(128))
-    colorizer = PageColorizer(engine, options=PageOptions(palette=palette))
+    colorizer = PageColorizer(engine, options=PageOptions(palette=palette, reference_strength=1.0))
     white = synth_pages.make_page(4, (300, 220), character_panels=3)
     page = synth_pages.make_page(4, (300, 220), character_panels=3, paper=PAPERS["L75"])
     on_white = _scan_lab(colorizer.colorize(white.image).image)[..., 1:]
