@@ -1,7 +1,8 @@
 """Image files in and out: every common mode read into a plain array, outputs written atomically.
 
 ``read_image`` applies the EXIF orientation and turns any PIL mode into one of three layouts:
-``uint8`` or ``uint16`` grey ``(H, W)``, ``uint8`` RGB ``(H, W, 3)``, or ``uint8`` RGBA ``(H, W, 4)``.
+``uint8`` or ``uint16`` grey ``(H, W)``, RGB ``(H, W, 3)``, or RGBA ``(H, W, 4)``; colour is ``uint8``,
+or ``uint16`` for a 16-bit PNG / TIFF (:mod:`colorrt.io.deep_images`), which is written back as such.
 ``write_image`` writes to a hidden temporary file in the destination folder and renames it over the
 destination, so a crash or a bad input never leaves a half-written file behind.
 """
@@ -23,6 +24,14 @@ from PIL import Image, ImageOps
 
 from colorrt.atomic import write_with
 from colorrt.errors import InputError
+from colorrt.io.deep_images import (
+    DEEP_FORMATS,
+    decode_deep_colour,
+    encode_deep_colour,
+    is_deep_colour_array,
+    is_deep_colour_file,
+    narrow_to_uint8,
+)
 
 # Suffixes list_images picks up: still-image formats Pillow reads (video and document formats left out).
 IMAGE_SUFFIXES = frozenset(
@@ -49,8 +58,8 @@ _DECODE_ERRORS = (
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as an array, upright (EXIF orientation applied).
 
-    Returns ``uint8`` RGB ``(H, W, 3)``, ``uint8`` RGBA ``(H, W, 4)`` when the file has transparency,
-    or grey ``(H, W)`` as ``uint8`` (or ``uint16`` for 16-bit files). Palette, LA, CMYK, bilevel
+    Returns RGB ``(H, W, 3)``, RGBA ``(H, W, 4)`` when the file has transparency, or grey ``(H, W)``,
+    as ``uint8``, or ``uint16`` for 16-bit files (grey, and RGB/RGBA PNG or TIFF). Palette, LA, CMYK, bilevel
     and other modes are converted. Raises :class:`InputError` naming the file when it is missing,
     not an image, truncated or corrupt.
     """
@@ -71,6 +80,10 @@ def decode_image(data: bytes | BinaryIO, name: str) -> np.ndarray:
     """Decode image bytes (or an open binary file) like :func:`read_image`; ``name`` appears in errors."""
     try:
         with open_image(io.BytesIO(data) if isinstance(data, bytes) else data, name) as image:
+            if is_deep_colour_file(image):  # 16-bit RGB(A): FFmpeg keeps what Pillow would cut to 8 bits
+                deep = decode_deep_colour(data if isinstance(data, bytes) else _all_of(data), image)
+                if deep is not None:
+                    return deep
             image.load()  # decode now: truncated or corrupt data fails here, not later
             upright = ImageOps.exif_transpose(image)
             return pil_to_array(upright, source=name)
@@ -90,6 +103,11 @@ def decode_image(data: bytes | BinaryIO, name: str) -> np.ndarray:
         ) from e
     except _DECODE_ERRORS as e:
         raise InputError(f"cannot decode image {name}: {e}", "the file is truncated or corrupt") from e
+
+
+def _all_of(handle: BinaryIO) -> bytes:
+    handle.seek(0)
+    return handle.read()
 
 
 class LargeImageWarning(UserWarning):
@@ -154,10 +172,15 @@ def _lab_to_srgb(image: Image.Image) -> Image.Image:
 
 
 def array_to_pil(array: np.ndarray) -> Image.Image:
-    """A PIL image (L, I;16, RGB or RGBA) from an array laid out as :func:`read_image` returns."""
+    """A PIL image (L, I;16, RGB or RGBA) from an array laid out as :func:`read_image` returns.
+
+    16-bit colour becomes 8-bit RGB / RGBA: Pillow has no 16-bit colour mode.
+    """
     array = np.ascontiguousarray(array)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
+    if is_deep_colour_array(array):
+        array = narrow_to_uint8(array)
     if array.dtype == np.uint16 and array.ndim == 2:
         return Image.fromarray(array)  # mode I;16
     if array.dtype != np.uint8:
@@ -188,9 +211,14 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray | Image.Image) -
     unknown suffix, a format that cannot hold the image (alpha in JPEG), or a failed write.
     """
     path = Path(path)
-    fmt, image = _writable_image(array, str(path))
+    deep = _deep_colour_bytes(array, str(path))
+    if deep is None:
+        fmt, image = _writable_image(array, str(path))
     try:
-        write_with(path, lambda handle: image.save(handle, format=fmt, **_SAVE_OPTIONS.get(fmt, {})))
+        if deep is None:
+            write_with(path, lambda handle: image.save(handle, format=fmt, **_SAVE_OPTIONS.get(fmt, {})))
+        else:
+            write_with(path, lambda handle: handle.write(deep))
     except (OSError, ValueError) as e:
         raise InputError(
             f"cannot write {path}: {e}", "check the folder is writable and the format fits"
@@ -200,6 +228,9 @@ def write_image(path: str | os.PathLike[str], array: np.ndarray | Image.Image) -
 
 def encode_image(array: np.ndarray | Image.Image, name: str) -> bytes:
     """Encode an image in the format of ``name``'s suffix, with the options :func:`write_image` uses."""
+    deep = _deep_colour_bytes(array, name)
+    if deep is not None:
+        return deep
     fmt, image = _writable_image(array, name)
     buffer = io.BytesIO()
     try:
@@ -207,6 +238,15 @@ def encode_image(array: np.ndarray | Image.Image, name: str) -> bytes:
     except (OSError, ValueError) as e:
         raise InputError(f"cannot encode {name} as {fmt}: {e}") from e
     return buffer.getvalue()
+
+
+def _deep_colour_bytes(array: np.ndarray | Image.Image, name: str) -> bytes | None:
+    """A 16-bit PNG / TIFF file of a uint16 colour array; None for anything else (Pillow writes it,
+    16-bit colour narrowed to 8 bits for the formats that hold no more)."""
+    if isinstance(array, Image.Image) or not is_deep_colour_array(np.asarray(array)):
+        return None
+    fmt = format_for(name)
+    return encode_deep_colour(np.asarray(array), fmt, name) if fmt in DEEP_FORMATS else None
 
 
 def _writable_image(array: np.ndarray | Image.Image, name: str) -> tuple[str, Image.Image]:

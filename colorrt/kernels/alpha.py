@@ -43,5 +43,12 @@ def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
 
 
 def attach_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    """``rgb`` with ``alpha`` stacked on as its last channel; ``rgb`` itself when ``alpha`` is None."""
-    return rgb if alpha is None else np.dstack([rgb, alpha])
+    """``rgb`` with ``alpha`` stacked on as its last channel; ``rgb`` itself when ``alpha`` is None.
+
+    A uint8 alpha on uint16 colour is widened (``x * 257``: 255 -> 65535).
+    """
+    if alpha is None:
+        return rgb
+    if rgb.dtype == np.uint16 and alpha.dtype == np.uint8:
+        alpha = alpha.astype(np.uint16) * np.uint16(257)
+    return np.dstack([rgb, alpha])

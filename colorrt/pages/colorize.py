@@ -123,6 +123,7 @@ class _PageJob:
     remaining: int = 0
     result: PageResult | None = None
     error: Exception | None = None
+    deep: bool = False  # a 16-bit page: merged into 16-bit colour
 
     @property
     def done(self) -> bool:
@@ -204,6 +205,7 @@ class PageColorizer:
         """Analyse a page: pass it through if it is in colour, else find and letterbox its panels."""
         try:
             colour, job.alpha = split_alpha(np.asarray(page))
+            job.deep = colour.dtype == np.uint16
             if not self.options.force and is_color_page(colour):
                 job.result = PageResult(_as_rgb(colour, job.alpha), "passed")
                 return []
@@ -295,7 +297,7 @@ class PageColorizer:
         # keeping the tint only outside panels would leave yellow gutters around neutral-based art.
         smooth = ndimage.uniform_filter(job.luminance, size=5, mode="nearest")
         job.ab *= chroma_weight(smooth, job.white)[None] * np.float32(self.options.chroma)
-        rgb = merge_keeping_lightness(job.luminance, job.ab)
+        rgb = merge_keeping_lightness(job.luminance, job.ab, deep=job.deep)
         page = PageResult(attach_alpha(rgb, job.alpha), "colorized", job.panels)
         job.luminance = job.ab = None  # free the big planes as soon as the page is done
         return page
@@ -319,7 +321,7 @@ def letterbox(size: tuple[int, int], canvas: tuple[int, int]) -> Letterbox:
 
 
 def _as_rgb(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    if colour.dtype != np.uint8:
+    if colour.dtype not in (np.uint8, np.uint16):  # 16-bit colour stays 16-bit
         colour = np.round(pipeline.image_to_rgb_float(colour) * 255).astype(np.uint8)
     if colour.ndim == 2:
         colour = np.repeat(colour[:, :, None], 3, axis=2)

@@ -21,6 +21,7 @@ import numpy as np
 
 from colorrt.kernels import pipeline
 from colorrt.kernels.color import l_to_y, rgb_to_lab, y_to_l
+from colorrt.kernels.deep import merge_u16
 from colorrt.pages.panels import PanelConfig, paper_level
 
 COLOR_DEVIATION = 10.0  # ab units from the page's dominant tint that count as a colour pixel
@@ -70,12 +71,13 @@ def chroma_weight(luminance: np.ndarray, white: float) -> np.ndarray:
     return np.clip(ramp, 0.0, 1.0)
 
 
-def merge_keeping_lightness(luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """``uint8`` RGB of full-res L and full-res ab, with every pixel's chroma first limited to the
-    sRGB gamut at its own lightness and hue, so per-channel clipping never changes a pixel's L
-    (dark lines stay black, lettering and tones keep their lightness). ``ab`` is modified in place."""
+def merge_keeping_lightness(luminance: np.ndarray, ab: np.ndarray, *, deep: bool = False) -> np.ndarray:
+    """``uint8`` RGB (``uint16`` when ``deep``) of full-res L and full-res ab, with every pixel's
+    chroma first limited to the sRGB gamut at its own lightness and hue, so per-channel clipping never
+    changes a pixel's L (dark lines stay black, lettering and tones keep their lightness). ``ab`` is
+    modified in place."""
     limit_to_gamut(luminance, ab)
-    return pipeline.merge(luminance, ab)
+    return merge_u16(luminance, ab) if deep else pipeline.merge(luminance, ab)
 
 
 def limit_to_gamut(luminance: np.ndarray, ab: np.ndarray) -> None:

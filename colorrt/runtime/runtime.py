@@ -24,6 +24,7 @@ from colorrt.errors import ColorRTError, InputError
 from colorrt.io.images import array_to_pil, format_for, pil_to_array, read_image, write_image
 from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha, split_alpha
+from colorrt.kernels.deep import postprocess_u16
 from colorrt.kernels.ops import DeviceOps
 from colorrt.progress import progress_bar
 from colorrt.runtime.folder import BatchReport, check_distinct, images_outside, plan_folder
@@ -46,6 +47,7 @@ class _Prepared:
     alpha: np.ndarray | None  # uint8 (H, W), untouched
     render_shape: tuple[int, int]
     hints: np.ndarray | None
+    deep: bool = False  # a uint16 image: merged into uint16 colour (alpha kept at 16 bits)
 
 
 class Runtime:
@@ -131,7 +133,9 @@ class Runtime:
         ``image``: a uint8/uint16 (or float 0..1) array shaped (H, W) or (H, W, 1/2/3/4), or a PIL
         image of any mode. ``hints``: (H, W, 3) array of CIE a, b and a 0/1 mask, for models whose
         contract takes hints. Returns a PIL image (RGB or RGBA) for a PIL input, else a uint8
-        (H, W, 3) array, (H, W, 4) when the input had alpha. Size and luminance are the input's.
+        (H, W, 3) array, (H, W, 4) when the input had alpha; uint16 for a uint16 input (16-bit
+        files too: the merge is done in float and rounded to 16 bits). Size and luminance are the
+        input's.
         """
         return self.colorize_batch([image], None if hints is None else [hints])[0]
 
@@ -319,18 +323,21 @@ class Runtime:
 
     def _prepare(self, array: np.ndarray, hints: np.ndarray | None) -> _Prepared:
         colour, alpha = split_alpha(array)
+        deep = colour.dtype == np.uint16  # 16 bits in, 16 bits out
+        if deep and alpha is not None:
+            alpha = array[:, :, -1]  # the 16-bit alpha itself, not split_alpha's uint8
         luminance = pipeline.luminance(colour)
         height, width = luminance.shape
-        return _Prepared(luminance, alpha, self.contract.render_shape(height, width), hints)
+        return _Prepared(luminance, alpha, self.contract.render_shape(height, width), hints, deep)
 
     def _run_grouped(self, prepared: list[_Prepared]) -> list[np.ndarray]:
         """Run images in batches of equal render shape; results back in the input order."""
-        if self.device_ops is not None:
+        if self.device_ops is not None and not any(item.deep for item in prepared):  # 16-bit: host merge
             return self._device_images.run_grouped(prepared)
         results: list[np.ndarray | None] = [None] * len(prepared)
-        groups: dict[tuple[int, int], list[int]] = {}
+        groups: dict[tuple[tuple[int, int], bool], list[int]] = {}
         for index, item in enumerate(prepared):
-            groups.setdefault(item.render_shape, []).append(index)
+            groups.setdefault((item.render_shape, item.deep), []).append(index)
         for indices in groups.values():
             for chunk in _chunks(indices, self.batch_size):
                 for index, colour in zip(chunk, self._run([prepared[i] for i in chunk]), strict=True):
@@ -345,7 +352,8 @@ class Runtime:
         )
         output = self.engine.infer(batch)
         pipeline.check_finite(output, pipeline.model_label(self.engine))
-        return pipeline.postprocess(output, luminances, self.contract, strength=self.strength)
+        merge = postprocess_u16 if items[0].deep else pipeline.postprocess  # a batch is all one depth
+        return merge(output, luminances, self.contract, strength=self.strength)
 
     @functools.cached_property
     def _device_images(self) -> DeviceImages:

@@ -6,6 +6,7 @@ import io
 import os
 import stat
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -243,3 +244,69 @@ def test_list_images_recursive_sorted_relative(tmp_path):
 def test_list_images_missing_folder(tmp_path):
     with pytest.raises(InputError, match="no such folder"):
         list_images(tmp_path / "missing")
+
+
+# --- 16-bit colour: Pillow reads it as 8 bits and cannot write it; FFmpeg's codecs keep it ---------
+
+
+def _png16(array: np.ndarray) -> bytes:
+    """A minimal 16-bit RGB / RGBA PNG written here with zlib (no library in between)."""
+    height, width, channels = array.shape
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in array)  # filter 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = (
+        width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([16, {3: 2, 4: 6}[channels], 0, 0, 0])
+    )
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _deep(channels: int, height: int = 21, width: int = 34) -> np.ndarray:
+    return RNG.integers(0, 65536, (height, width, channels), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16bit_colour_png_and_tiff_are_read_exactly(tmp_path, channels):
+    tifffile = pytest.importorskip("tifffile")
+    image = _deep(channels)
+    (tmp_path / "deep.png").write_bytes(_png16(image))
+    tifffile.imwrite(tmp_path / "deep.tif", image, photometric="rgb", compression="zlib")
+    for name in ("deep.png", "deep.tif"):
+        assert Image.open(tmp_path / name).mode in ("RGB", "RGBA")  # what Pillow alone would give: 8 bits
+        np.testing.assert_array_equal(read_image(tmp_path / name), image)
+
+
+def test_16bit_colour_orientation_is_applied(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    image = _deep(3, 5, 8)
+    tifffile.imwrite(tmp_path / "turned.tif", image, photometric="rgb", extratags=[(274, "H", 1, 6, False)])
+    np.testing.assert_array_equal(read_image(tmp_path / "turned.tif"), np.rot90(image, -1))  # 6: 90 deg cw
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16bit_colour_is_written_as_16bit_png_and_tiff(tmp_path, channels):
+    tifffile = pytest.importorskip("tifffile")
+    image = _deep(channels)
+    write_image(tmp_path / "out.png", image)
+    write_image(tmp_path / "out.tif", image)
+    np.testing.assert_array_equal(read_image(tmp_path / "out.png"), image)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), image)  # another reader agrees
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "out.tif"]  # no temporaries
+
+
+def test_16bit_colour_into_8bit_formats_is_rounded_to_8_bits(tmp_path):
+    image = _deep(3)
+    image[0, 0] = (0, 257, 65535)
+    write_image(tmp_path / "out.webp", np.ascontiguousarray(image))  # lossy: only the range is checked
+    write_image(tmp_path / "out.bmp", image)
+    eight = read_image(tmp_path / "out.bmp")
+    assert eight.dtype == np.uint8 and tuple(eight[0, 0]) == (0, 1, 255)
+    np.testing.assert_array_equal(eight, (image.astype(np.uint32) * 255 + 32767) // 65535)

@@ -272,3 +272,13 @@ def test_is_page_job() -> None:
     assert is_page_job("pages", "out", reference="ref.png") and is_page_job("pages", "out", rtl=True)
     assert is_page_job("pages", "out", pages=True)
     assert not is_page_job("photos", "out", reference=None, rtl=False, force=False)
+
+
+def test_a_16bit_page_stays_16bit(runtime, pages, tmp_path: Path) -> None:
+    fine = np.linspace(0, 256, pages[0].size).reshape(pages[0].shape).astype(np.uint16)  # below 8 bits
+    deep = np.minimum(pages[0].astype(np.uint32) * 257 + fine, 65535).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "scan.png")  # a 16-bit grey PNG
+    report = colorize_pages(runtime, tmp_path / "scan.png", tmp_path / "out", progress=False)
+    out = read_image(tmp_path / "out" / "scan.png")
+    assert report.colorized == ["scan.png"] and out.dtype == np.uint16 and out.shape == (*deep.shape, 3)
+    assert len(np.unique(out)) > 1024  # the levels between 8-bit steps are still there

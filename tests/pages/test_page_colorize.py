@@ -125,7 +125,7 @@ def test_16_bit_grey_and_rgba_pages(engine) -> None:
     page = synth_pages.make_page(2, (300, 220), noise=0.0).image
     deep = page.astype(np.uint16) * 257 + 100  # 16-bit scan, not just 8-bit values scaled
     result = PageColorizer(engine).colorize(deep)
-    assert result.image.dtype == np.uint8 and result.image.shape == (300, 220, 3)
+    assert result.image.dtype == np.uint16 and result.image.shape == (300, 220, 3)  # 16 bits kept
     L_in = rgb2lab(np.repeat((deep / 65535.0)[..., None], 3, axis=2))[..., 0]
     assert _psnr(_lab(result.image)[..., 0], L_in) >= 40.0
     alpha = np.full(page.shape, 200, np.uint8)

@@ -112,11 +112,22 @@ def test_rgba_alpha_is_untouched(runtime):
     assert _psnr_l(image, out) >= 40
 
 
-def test_16bit_grey_input(runtime):
+def test_16bit_grey_input_comes_out_16bit(runtime):
     deep = (np.linspace(0, 65535, 80 * 90).reshape(80, 90)).astype(np.uint16)
     out = runtime.colorize(deep)
-    assert out.shape == (80, 90, 3)
-    assert _psnr_l(deep, out) >= 40
+    assert out.shape == (80, 90, 3) and out.dtype == np.uint16
+    assert _psnr_l(deep, out) >= 80  # 16-bit L kept (an 8-bit result gets about 53 dB here)
+    assert len(np.unique(out[..., 1])) > 4096  # far more levels than 8 bits hold
+    eight = runtime.colorize((deep // 257).astype(np.uint8))
+    assert np.abs((out.astype(np.int64) * 255 + 32767) // 65535 - eight).max() <= 2  # same colours
+
+
+def test_16bit_rgba_keeps_its_16bit_alpha(runtime):
+    rgb = _photo().astype(np.uint16) * 257
+    alpha = RNG.integers(0, 65536, rgb.shape[:2], dtype=np.uint16)
+    out = runtime.colorize(np.dstack([rgb, alpha]))
+    assert out.dtype == np.uint16 and out.shape == (96, 128, 4)
+    np.testing.assert_array_equal(out[..., 3], alpha)
 
 
 def test_float_input(runtime):
@@ -132,6 +143,8 @@ def test_pil_in_pil_out(runtime):
         pil = Image.fromarray(image).convert(mode)
         out = runtime.colorize(pil)
         assert isinstance(out, Image.Image) and out.mode == out_mode and out.size == pil.size
+    deep = Image.fromarray(image[..., 0].astype(np.uint16) * 257)  # I;16: Pillow has no 16-bit RGB
+    assert deep.mode.startswith("I;16") and runtime.colorize(deep).mode == "RGB"
     rgba = Image.fromarray(np.dstack([image, np.full(image.shape[:2], 77, np.uint8)]))
     assert np.all(np.asarray(runtime.colorize(rgba))[..., 3] == 77)
 
@@ -275,6 +288,7 @@ def test_colorize_file_each_kind(runtime, tmp_path, kind):
     original, colour = read_image(src), read_image(dst)
     assert colour.shape[:2] == original.shape[:2] == (70, 90)
     assert colour.shape[2] == (4 if kind == "rgba" else 3)
+    assert colour.dtype == (np.uint16 if kind == "16bit" else np.uint8)  # 16 bits in, 16 bits out
     if kind == "rgba":
         np.testing.assert_array_equal(colour[..., 3], original[..., 3])
     assert _psnr_l(original, colour) >= 40
@@ -307,3 +321,14 @@ def test_runtime_passes_engine_options_to_torch_checkpoints(tmp_path):
     with Runtime(weights, arch="cyclegan-resnet6", options={"ngf": 8}) as rt:
         out = rt.colorize(np.full((40, 52), 128, np.uint8))
     assert out.shape == (40, 52, 3) and out.dtype == np.uint8
+
+
+def test_16bit_colour_tiff_file_comes_out_16bit(runtime, tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    photo = _photo(60, 80).astype(np.uint16) * 257 + RNG.integers(0, 257, (60, 80, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "scan.tif", photo, photometric="rgb")
+    runtime.colorize_file(tmp_path / "scan.tif", tmp_path / "colour.tif")
+    colour = tifffile.imread(tmp_path / "colour.tif")
+    assert colour.dtype == np.uint16 and colour.shape == (60, 80, 3)
+    eight = runtime.colorize((photo // 257).astype(np.uint8))
+    assert _psnr_l(photo, colour) > _psnr_l(photo, eight) + 3  # the 16-bit L is kept more closely
