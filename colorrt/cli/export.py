@@ -8,12 +8,13 @@ from typing import Any
 from colorrt.errors import InputError
 from colorrt.export import ExportResult, export
 from colorrt.export.onnx_export import DEFAULT_TOLERANCE, MIN_OPSET
-from colorrt.models.registry import ARCHITECTURES
+from colorrt.models.registry import ARCHITECTURES, BUNDLE_ARCHITECTURES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``colorrt export`` flags to ``parser`` (each named like an :func:`export` keyword)."""
     archs = "\n".join(f"  {name:22s} {spec.description}" for name, spec in ARCHITECTURES.items())
+    archs += "".join(f"\n  {name:22s} {desc}" for name, (_, desc) in BUNDLE_ARCHITECTURES.items())
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = f"architectures:\n{archs}"
     parser.add_argument("--arch", required=True, help="architecture name (listed below)")
@@ -54,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> ExportResult:
     """Run :func:`export` from parsed CLI arguments, print its summary and return the result."""
+    if args.arch in BUNDLE_ARCHITECTURES:
+        return _run_bundle(args)
     result = export(
         args.arch,
         weights=args.weights,
@@ -67,6 +70,31 @@ def run(args: argparse.Namespace) -> ExportResult:
         seed=args.seed,
         options=parse_options(args.options),
         exporter=args.exporter,
+        tolerance=args.tolerance,
+    )
+    print(result.summary())
+    return result
+
+
+def _run_bundle(args: argparse.Namespace) -> Any:
+    """An architecture of several networks: one bundle folder (``-o``); its only option is ``width``."""
+    import importlib
+
+    options = parse_options(args.options)
+    width = float(options.pop("width", 1.0))
+    if options:
+        raise InputError(f"{args.arch} has no option(s) {sorted(options)}", "its one option is width=FLOAT")
+    module, _, name = BUNDLE_ARCHITECTURES[args.arch][0].partition(":")
+    writer = getattr(importlib.import_module(module), name)
+    result = writer(
+        args.weights,
+        args.output,
+        random_init=args.random_init,
+        seed=args.seed,
+        size=args.size or 256,
+        width=width,
+        opset=args.opset,
+        check=args.check,
         tolerance=args.tolerance,
     )
     print(result.summary())

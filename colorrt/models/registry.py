@@ -311,6 +311,18 @@ ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType(
 )
 
 
+# Architectures that export as a bundle folder of several networks (colorrt.engines.bundle), not as one
+# ONNX file: name -> (bundle writer "module:attr", description). ``colorrt export`` dispatches on it.
+BUNDLE_ARCHITECTURES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "instcolorization": (
+            "colorrt.export.instance_bundle:export_bundle",
+            "InstColorization (Su et al. 2020): detector + instance G + fusion GF (+ GComp) -> bundle folder",
+        )
+    }
+)
+
+
 def arch_names() -> list[str]:
     """Names of every architecture, in table order (for CLI choices)."""
     return list(ARCHITECTURES)
@@ -321,6 +333,11 @@ def get_arch(name: str) -> ArchSpec:
     spec = ARCHITECTURES.get(name)
     if spec is not None:
         return spec
+    if name in BUNDLE_ARCHITECTURES:
+        raise ModelError(
+            f"'{name}' is several networks exported together as a bundle folder, not one model",
+            f"use colorrt export --arch {name} -o FOLDER ({BUNDLE_ARCHITECTURES[name][0]})",
+        )
     choices = arch_names()
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.4)
     hint = f"did you mean '{close[0]}'?" if close else "pick one of the architectures listed"
