@@ -28,6 +28,9 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("-o", "--output", type=Path, required=True, help="output file or folder")
     sub.add_argument("--model", type=Path, default=None, help="model file (default: the bundled model)")
     sub.add_argument(
+        "--detector", type=Path, default=None, help="object detector .onnx for a model bundle folder"
+    )
+    sub.add_argument(
         "--backend", default="auto", help="auto (from the model suffix), onnxruntime, tensorrt, torch"
     )
     sub.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -132,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         render_size=args.render_size,
         strength=args.strength,
+        **({"detector": args.detector} if args.detector is not None else {}),
     )
     with runtime:
         if is_page_job(
