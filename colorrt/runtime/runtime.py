@@ -72,7 +72,9 @@ class Runtime:
             and pages: None (default) when CuPy is installed, True always (an error where it cannot),
             False never (NumPy kernels on the CPU, the engine's batches copied, as before).
         engine_options: passed to the backend's engine, e.g. ``arch="cyclegan-resnet9"`` for a torch
-            ``.pth`` checkpoint, ``dtype="fp16"`` or ``cuda_graphs=True`` for the torch engine.
+            ``.pth`` checkpoint, ``dtype="fp16"`` or ``cuda_graphs=True`` for the torch engine; for a
+            model bundle folder (instance-aware colorization), ``detector="det.onnx"`` and the other
+            :class:`colorrt.runtime.instance.InstanceEngine` options.
     """
 
     def __init__(
@@ -106,10 +108,14 @@ class Runtime:
             self.device_ops = device_ops_for(model, gpu_path, self._contract)
             return
         from colorrt.engines.registry import load_engine
+        from colorrt.runtime.instance import is_bundle, open_bundle
 
         if threads is not None:
             engine_options["threads"] = threads
-        self.engine = load_engine(model, backend=backend, device=device, contract=contract, **engine_options)
+        if "detector" in engine_options and not is_bundle(model):
+            raise InputError("detector= applies to model bundles only", "pass a bundle folder as the model")
+        load = open_bundle if is_bundle(model) else load_engine  # a bundle folder: the instance pipeline
+        self.engine = load(model, backend=backend, device=device, contract=contract, **engine_options)
         try:
             self._contract = render_contract(self.engine.contract, render_size)
             self.device_ops: DeviceOps | None = device_ops_for(self.engine, gpu_path, self._contract)
