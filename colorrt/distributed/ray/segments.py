@@ -155,14 +155,16 @@ def _encode(colorized: Iterator[Any], job: FilmJob, path: Path, cuts: list[int])
 
 def _colorized_frames(runtime: Runtime, job: FilmJob, segment: Segment) -> Iterator[Any]:
     """The segment's frames through the streaming pipeline, started from the recorded state."""
-    from colorrt.runtime.stream import ColorizeStages, Pipeline
+    from colorrt.runtime.gpu_path import colorize_stages
+    from colorrt.runtime.stream import Pipeline, rendering
 
     read_from = segment.start_pts if segment.detector is None else segment.previous_pts
     first_index = segment.first_index - (segment.detector is not None)
     frames = frames_in(job.src, read_from, segment.end_pts, first_index)
     try:
         state = _initial_state(segment, frames) if segment.detector is not None else None
-        stages = ColorizeStages(runtime.engine, runtime.batch_size, job.options, state)
+        # on the device when the worker's runtime takes the GPU path, as on one machine
+        stages = colorize_stages(runtime, runtime.batch_size, job.options, state, **rendering(runtime))
     except BaseException:
         frames.close()
         raise
