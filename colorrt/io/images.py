@@ -45,7 +45,7 @@ _SAVE_OPTIONS: dict[str, dict[str, object]] = {
     "WEBP": {"quality": 95},
     "AVIF": {"quality": 90},
 }
-_DECODE_ERRORS = (
+DECODE_ERRORS = (  # what Pillow raises on a truncated or corrupt file
     OSError,
     SyntaxError,
     ValueError,
@@ -101,7 +101,7 @@ def decode_image(data: bytes | BinaryIO, name: str) -> np.ndarray:
         raise InputError(
             f"cannot decode image {name}: {e}", "convert it to PNG or TIFF with another program"
         ) from e
-    except _DECODE_ERRORS as e:
+    except DECODE_ERRORS as e:
         raise InputError(f"cannot decode image {name}: {e}", "the file is truncated or corrupt") from e
 
 

@@ -21,12 +21,14 @@ from PIL import Image
 from colorrt.contract import ColorContract
 from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
+from colorrt.io.animation import is_animated
 from colorrt.io.images import array_to_pil, format_for, pil_to_array, read_image, write_image
 from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha, split_alpha
 from colorrt.kernels.deep import postprocess_u16
 from colorrt.kernels.ops import DeviceOps
 from colorrt.progress import progress_bar
+from colorrt.runtime.animation import colorize_animation
 from colorrt.runtime.folder import BatchReport, check_distinct, images_outside, plan_folder
 from colorrt.runtime.gpu_path import device_ops_for
 from colorrt.runtime.render import render_contract, side_by_side
@@ -168,6 +170,8 @@ class Runtime:
         src, dst = Path(src), Path(dst)
         check_distinct(src, dst)
         format_for(dst)  # an unwritable destination fails before any work
+        if is_animated(src):  # every frame, timing and looping kept (or refused for a still format)
+            return colorize_animation(self, src, dst, beside_grey=side_by_side)
         prepared = self._prepare(read_image(src), None)
         (colour,) = self._run_grouped([prepared])
         write_image(dst, _shown(prepared, colour, side_by_side))
@@ -236,6 +240,10 @@ class Runtime:
                         f"output {dst} would overwrite an input file", "use a separate output folder"
                     )
                 format_for(dst)  # an unwritable suffix fails before any work
+                if is_animated(src):
+                    colorize_animation(self, src, dst, beside_grey=side_by_side)
+                    report.done += 1
+                    continue
                 ready.append((src, dst, self._prepare(read_image(src), None)))
             except ColorRTError as e:
                 report.failed.append((src, str(e)))

@@ -332,3 +332,35 @@ def test_16bit_colour_tiff_file_comes_out_16bit(runtime, tmp_path):
     assert colour.dtype == np.uint16 and colour.shape == (60, 80, 3)
     eight = runtime.colorize((photo // 257).astype(np.uint8))
     assert _psnr_l(photo, colour) > _psnr_l(photo, eight) + 3  # the 16-bit L is kept more closely
+
+
+def _animated_gif(path, count: int = 3):
+    grey = [Image.fromarray(_photo(48, 64)[..., k % 3]).convert("P") for k in range(count)]
+    grey[0].save(path, save_all=True, append_images=grey[1:], duration=[30, 60, 90][:count], loop=0)
+    return path
+
+
+def test_animated_gif_is_colorized_frame_by_frame_keeping_its_timing(runtime, tmp_path):
+    from colorrt.io.animation import read_animation
+
+    src = _animated_gif(tmp_path / "anim.gif")
+    before = read_animation(src)
+    runtime.colorize_file(src, tmp_path / "out.gif")  # before: one still frame came out
+    after = read_animation(tmp_path / "out.gif")
+    assert len(after.frames) == 3 and after.durations == [30, 60, 90] and after.loop == 0
+    for grey, colour in zip(before.frames, after.frames, strict=True):
+        assert np.abs(rgb2lab(colour / 255.0)[..., 1:]).mean() > 2  # every frame has colour
+        assert np.abs(_lightness(grey) - _lightness(colour)).mean() < 3  # its own lightness (GIF palette)
+    with pytest.raises(InputError, match=r"animated \(3 frames\)"):
+        runtime.colorize_file(src, tmp_path / "out.jpg")
+    assert not (tmp_path / "out.jpg").exists()
+
+
+def test_animated_gif_in_a_folder_keeps_every_frame(runtime, tmp_path):
+    from colorrt.io.animation import read_animation
+
+    write_image(tmp_path / "in" / "still.png", _photo(20, 20))
+    _animated_gif(tmp_path / "in" / "anim.gif")
+    report = runtime.colorize_folder(tmp_path / "in", tmp_path / "out", progress=False)
+    assert report.done == 2 and not report.failed
+    assert len(read_animation(tmp_path / "out" / "anim.gif").frames) == 3
