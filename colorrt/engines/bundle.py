@@ -11,7 +11,6 @@ to feed it and read its output, and may also be stored in the detector file (met
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, Literal
 
 from colorrt.atomic import write_text
 from colorrt.contract import ColorContract
+from colorrt.digest import file_sha256
 from colorrt.errors import ContractError, ModelError
 
 MANIFEST = "bundle.json"
@@ -174,15 +174,6 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> InstanceBu
     for role in ROLES:
         _check_file(bundle, role, verify)
     return bundle
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _REEXPORT = "write the bundle again with: colorrt export --arch instcolorization --weights DIR -o FOLDER"
