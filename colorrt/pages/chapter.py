@@ -100,12 +100,8 @@ def colorize_pages(
     The output keeps the source's names, order and structure (``dst`` ending in ``.cbz``/``.zip`` is
     an archive, an image suffix a single page, anything else a folder); pages keep their formats
     unless ``format`` (``"png"``, ``"jpg"``, ...) says otherwise. Archives are written atomically, folder
-    pages each atomically. A page that cannot be read or decoded is copied unchanged (an archive
-    member zipfile cannot read: its stored bytes, into an archive output), so the chapter keeps its
-    pages and their order; it is listed in ``PageReport.unchanged`` and issued as a
-    :class:`PageCopiedWarning`. A page that cannot be colorized or written (or carried) is reported in
-    ``PageReport.failed`` and skipped; the others complete. Unsafe archive member names are rewritten
-    (``PageReport.renamed``).
+    pages each atomically. Pages that cannot be read or decoded are copied unchanged (listed in
+    ``PageReport.unchanged``), those that cannot be colorized or written are skipped (``failed``).
 
     Args:
         runtime: a :class:`colorrt.Runtime` (its ``engine``, ``batch_size``, ``contract`` at its
@@ -140,7 +136,6 @@ def colorize_pages(
     report = PageReport(src, dst)
     start = time.perf_counter()
     with open_source(src, exclude=dst) as source:
-        report.renamed = list(getattr(source, "renamed", []))
         _colorize_source(colorizer, source, dst, report, format, progress)
     report.seconds = time.perf_counter() - start
     return report
@@ -155,9 +150,12 @@ def _colorize_source(
     progress: bool,
 ) -> None:
     """Colorize the pages of ``source`` into ``dst``: the output is committed once every entry went
-    through (failed pages recorded in ``report``), and dropped on an error that stops the run."""
+    through (failed pages recorded in ``report``), and dropped on an error that stops the run. Pages
+    that cannot be read or decoded are copied unchanged (an archive member zipfile cannot read: as
+    stored, into an archive) and issued as a :class:`PageCopiedWarning`."""
     from colorrt.progress import progress_bar
 
+    report.renamed = list(getattr(source, "renamed", []))  # unsafe archive member names rewritten
     pages = [i for i, entry in enumerate(source.entries) if entry.is_image]
     if not pages:
         raise InputError(
