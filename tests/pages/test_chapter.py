@@ -86,7 +86,8 @@ def test_cbz_to_cbz_keeps_names_order_formats_and_other_members(runtime, cbz: Pa
 
 def test_cbz_to_folder_with_a_format_and_folder_to_cbz(runtime, cbz: Path, tmp_path: Path) -> None:
     folder = tmp_path / "pages_out"
-    report = colorize_pages(runtime, cbz, folder, format="png", progress=False)
+    with pytest.warns(PageCopiedWarning, match="p05.png"):
+        report = colorize_pages(runtime, cbz, folder, format="png", progress=False)
     assert len(report.colorized) == 4 and len(report.passed_through) == 1 and len(report.unchanged) == 1
     written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     assert written == ["ComicInfo.xml"] + [f"chapter 1/p0{i}.png" for i in range(1, 7)]
