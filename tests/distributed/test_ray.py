@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -135,8 +136,8 @@ def test_avi_chunks_start_at_their_keyframes(b_framed_avi: Path, monkeypatch: py
     decoded = []  # frames each chunk's reader decodes (a seek before the keyframe decodes from 0)
     read = VideoReader._decoded
 
-    def counted(reader: VideoReader, container: av.container.InputContainer, stream: av.video.VideoStream):
-        for frame in read(reader, container, stream):
+    def counted(reader: VideoReader, container: av.container.InputContainer, *rest: Any):
+        for frame in read(reader, container, *rest):
             decoded[-1] += 1
             yield frame
 
