@@ -38,6 +38,14 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--batch-size", type=int, default=4, help="images per inference call (default 4)")
     sub.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     _add_knobs(sub)
+    _add_video(sub)
+    _add_pages(sub)
+    _add_cluster(sub)
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    sub.set_defaults(handler=run)
+
+
+def _add_video(sub: argparse.ArgumentParser) -> None:
     video = sub.add_argument_group("video")
     video.add_argument("--codec", default=None, help="h264 (default for .mp4/.mkv), hevc, ffv1, prores, vp9")
     video.add_argument(
@@ -55,6 +63,9 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         help=f"chroma smoothing over time, 0 (off) .. <1 (default {DEFAULT_TEMPORAL})",
     )
     video.add_argument("--decoder", default="pyav", choices=("pyav", "dali"), help="video decoder")
+
+
+def _add_pages(sub: argparse.ArgumentParser) -> None:
     pages = sub.add_argument_group("comic / manga pages")
     pages.add_argument("--pages", action="store_true", help="treat a folder as comic pages (panel pipeline)")
     pages.add_argument(
@@ -70,12 +81,13 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     )
     pages.add_argument("--rtl", action="store_true", help="right-to-left panel order (manga)")
     pages.add_argument("--force", action="store_true", help="recolour pages that are already in colour")
+
+
+def _add_cluster(sub: argparse.ArgumentParser) -> None:
     cluster = sub.add_argument_group("cluster (Ray Data; pip install 'colorrt[scale]')")
     cluster.add_argument("--ray", action="store_true", help="colorize a folder or a video on a Ray cluster")
     cluster.add_argument("--address", default=None, help="Ray address (default: the running or a local one)")
     cluster.add_argument("--workers", type=int, default=2, help="Ray actors, one Runtime each (default 2)")
-    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    sub.set_defaults(handler=run)
 
 
 def _add_knobs(sub: argparse.ArgumentParser) -> None:

@@ -51,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--report-samples", type=int, default=DEFAULT_REPORT_SAMPLES, help="held-out pictures"
     )
     parser.add_argument("--seed", type=int, default=0, help="which pictures are drawn and held out")
+    _add_kept_in_float(parser)
+    _add_report_flags(parser)
+    return parser
+
+
+def _add_kept_in_float(parser: argparse.ArgumentParser) -> None:
+    """Which nodes stay in float: INT8 exclusions, FP16 extra ops, the head."""
     parser.add_argument(
         "--exclude-node",
         dest="exclude_nodes",
@@ -81,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="store_false",
         help="also convert the last weighted layer and what follows it (kept in FP32 by default)",
     )
+
+
+def _add_report_flags(parser: argparse.ArgumentParser) -> None:
+    """The contract, the FP32 comparison and what is printed."""
     parser.add_argument("--contract", default=None, help="contract preset for a model that stores none")
     parser.add_argument(
         "--max-delta-e", type=float, default=None, help="fail when mean CIEDE2000 vs FP32 exceeds it"
@@ -90,7 +101,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--report-path", type=Path, default=None, help="JSON report (default <output>.report.json)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    return parser
 
 
 def run(args: argparse.Namespace) -> QuantizeResult:
