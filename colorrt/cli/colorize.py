@@ -69,7 +69,11 @@ def _add_pages(sub: argparse.ArgumentParser) -> None:
     pages = sub.add_argument_group("comic / manga pages")
     pages.add_argument("--pages", action="store_true", help="treat a folder as comic pages (panel pipeline)")
     pages.add_argument(
-        "--reference", type=Path, default=None, help="colour reference image or palette .json for pages"
+        "--reference",
+        type=Path,
+        default=None,
+        help="colour reference image or palette .json for pages; for a model that takes a reference "
+        "palette as input (comicolorization), the image it paints with, for images, pages and films",
     )
     pages.add_argument(
         "--reference-strength",
@@ -147,14 +151,16 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         render_size=args.render_size,
         strength=args.strength,
+        reference=args.reference,
         **({"detector": args.detector} if args.detector is not None else {}),
     )
     with runtime:
+        into_model = runtime.contract.takes_reference  # then --reference is no pages-only option
         if is_page_job(
             args.input,
             args.output,
             pages=args.pages,
-            reference=args.reference,
+            reference=None if into_model else args.reference,
             rtl=args.rtl,
             force=args.force,
         ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from colorrt.cli.common import EXIT_OK
 from colorrt.engines.registry import BACKENDS
@@ -112,11 +112,39 @@ def _contract_fields(contract: ColorContract) -> list[tuple[str, str]]:
         unused |= {"bin_centers", "annealing_temperature"}
     if not fields.get("extra"):
         unused.add("extra")
+    if contract.input_space == "L_ab":
+        unused.discard("hint_scale")
+    fields["merge"] = _merge_text(contract)
+    unused |= {"line_art", "line_threshold"}
+    if contract.extra_inputs:
+        fields["extra_inputs"] = "; ".join(_extra_text(e) for e in contract.extra_inputs)
     return [
         (key, f"{value:.6g}" if isinstance(value, float) else str(value))
         for key, value in fields.items()
         if key not in unused
     ]
+
+
+def _merge_text(contract: ColorContract) -> str:
+    """How the model's output becomes the picture, in words."""
+    if contract.merge == "chroma":
+        return "chroma (the picture's own L + the model's ab)"
+    lines = {
+        "none": "no line art",
+        "threshold": f"line art: the picture's pixels darker than L {contract.line_threshold:g} kept",
+        "multiply": "line art: the picture's grey multiplied over the colour",
+    }[contract.line_art]
+    return f"wholesale (the model's whole colour, upsampled); {lines}"
+
+
+def _extra_text(extra: Any) -> str:
+    """One extra input in words, e.g. ``global: the input resized to 224x224``."""
+    what = {
+        "global": f"the input resized to {extra.size}x{extra.size}",
+        "palette": f"the reference's binary RGB palette ({extra.bins}^3 = {extra.bins**3} values)",
+        "lines": f"Otsu line drawing at {extra.scale}x the render size",
+    }[extra.kind]
+    return f"{extra.name}: {what}"
 
 
 def weights_text(metadata: dict[str, str]) -> str:

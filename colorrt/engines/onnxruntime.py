@@ -10,6 +10,7 @@ engine is created, so a mismatched model fails at load time with a clear message
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class OnnxRuntimeEngine(Engine):
             self._session, self.contract, self.path
         )
         self.input_dtype = ORT_DTYPES[self.input_info.dtype]
+        self._dtypes = {t.name: ORT_DTYPES.get(t.dtype, np.float32) for t in self.inputs}
         self.batch_size = self.input_info.static_dim(0)  # None: any batch size
 
     @property
@@ -82,15 +84,17 @@ class OnnxRuntimeEngine(Engine):
         return stored or {np.float32: "fp32", np.float16: "fp16", np.float64: "fp64"}[self.input_dtype]
 
     def _infer_impl(self, batch: Any) -> np.ndarray:
-        batch = np.asarray(batch, dtype=self.input_dtype)
-        if self.batch_size is None or batch.shape[0] == self.batch_size:
-            return self._run(batch)
-        return np.concatenate([self._run(chunk) for chunk in _fixed_chunks(batch, self.batch_size)])[
-            : batch.shape[0]
-        ]
+        items = batch.items() if isinstance(batch, Mapping) else [(self.contract.input_name, batch)]
+        feed = {name: np.asarray(value, dtype=self._dtypes.get(name, np.float32)) for name, value in items}
+        count = feed[self.contract.input_name].shape[0]
+        if self.batch_size is None or count == self.batch_size:
+            return self._run(feed)
+        chunks = zip(*(_fixed_chunks(value, self.batch_size) for value in feed.values()), strict=True)
+        return np.concatenate([self._run(dict(zip(feed, chunk, strict=True))) for chunk in chunks])[:count]
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        (out,) = self._session.run([self.contract.output_name], {self.contract.input_name: batch})
+    def _run(self, batch: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        feed = batch if isinstance(batch, dict) else {self.contract.input_name: batch}
+        (out,) = self._session.run([self.contract.output_name], feed)
         return np.asarray(out, dtype=np.float32)
 
     def close(self) -> None:
@@ -278,6 +282,13 @@ def _fit_contract(
     contract = _match_name(contract, "output", outputs, path)
     tensor_in = next(t for t in inputs if t.name == contract.input_name)
     tensor_out = next(t for t in outputs if t.name == contract.output_name)
+    missing = [e.name for e in contract.extra_inputs if e.name not in {t.name for t in inputs}]
+    if missing:
+        raise ContractError(
+            f"{path}: contract '{contract.name}' feeds the extra inputs {missing}, which the model lacks "
+            f"(its inputs: {[t.name for t in inputs]})",
+            "pass the --contract that matches this model",
+        )
     _check_tensor(tensor_in, contract.input_channels, "input", contract, path)
     _check_tensor(tensor_out, contract.output_channels, "output", contract, path)
     _check_render_size(tensor_in, contract, path)
@@ -300,13 +311,14 @@ def _match_name(contract: ColorContract, role: str, tensors: list[TensorInfo], p
 def _check_tensor(tensor: TensorInfo, channels: int, role: str, contract: ColorContract, path: Path) -> None:
     if len(tensor.shape) != 4:
         raise ContractError(
-            f"{path}: {role} {tensor.name!r} has shape {list(tensor.shape)}; colorrt expects NCHW (4 dims)"
+            f"{path}: {role} {tensor.name!r} has shape {list(tensor.shape)}; colorrt expects "
+            f"{contract.layout} (4 dims)"
         )
     if role == "input" and tensor.dtype not in ORT_DTYPES:
         raise ModelError(
             f"{path}: input {tensor.name!r} has type {tensor.dtype}; expected float, float16 or double"
         )
-    found = tensor.static_dim(1)
+    found = tensor.static_dim(contract.channel_axis)
     if found is not None and found != channels:
         raise ContractError(
             f"{path}: {role} {tensor.name!r} has {found} channels but contract '{contract.name}' "
@@ -316,7 +328,8 @@ def _check_tensor(tensor: TensorInfo, channels: int, role: str, contract: ColorC
 
 
 def _check_render_size(tensor: TensorInfo, contract: ColorContract, path: Path) -> None:
-    height, width = tensor.static_dim(2), tensor.static_dim(3)
+    first = 1 if contract.layout == "NHWC" else 2
+    height, width = tensor.static_dim(first), tensor.static_dim(first + 1)
     if height is None and width is None:
         return
     fits = contract.size_rule == "fixed" and (height, width) == (contract.render_size, contract.render_size)

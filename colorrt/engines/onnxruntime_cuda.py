@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from colorrt.contract import ColorContract
-from colorrt.engines.base import Engine
+from colorrt.engines.base import Engine, require_one_input
 from colorrt.engines.onnxruntime import (
     ORT_DTYPES,
     OnnxRuntimeEngine,
@@ -100,6 +100,7 @@ class OnnxRuntimeCudaEngine(Engine):
         model = load_onnx(self.path)
         self.opset = default_opset(model)
         self.contract = resolve_contract(model, contract, self.path)
+        require_one_input(self.contract, "ONNX Runtime CUDA")  # IOBinding of one NCHW input
         with self._cp.cuda.Device(device_id):
             self._stream = self._cp.cuda.Stream(non_blocking=True)
         self.cuda_graphs = cuda_graphs

@@ -117,6 +117,8 @@ class TorchEngine(Engine):
         return 0 if self._graphs is None else len(self._graphs.graphs)
 
     def _infer_impl(self, batch: Any) -> Any:
+        if isinstance(batch, Mapping):
+            return self._infer_feed(batch)
         if _is_cupy(batch):
             return self._infer_cupy(batch)
         if isinstance(batch, torch.Tensor):
@@ -157,13 +159,26 @@ class TorchEngine(Engine):
                 out = self._forward(torch.from_dlpack(batch))
             return cupy.from_dlpack(out)
 
-    def _forward(self, tensor: torch.Tensor) -> torch.Tensor:
+    def _infer_feed(self, feed: Mapping[str, Any]) -> np.ndarray:
+        """A model of several inputs: NumPy arrays by name, run eagerly in the contract's order."""
+        names = [self.contract.input_name, *(e.name for e in self.contract.extra_inputs)]
+        if self._graphs is not None or not all(isinstance(feed[n], np.ndarray) for n in names):
+            raise InputError(
+                f"the torch engine runs '{self.contract.name}' (inputs {names}) eagerly on NumPy arrays",
+                "leave cuda_graphs off and pass NumPy arrays (colorrt.kernels.extras.model_feed)",
+            )
+        tensors = [torch.from_numpy(np.ascontiguousarray(feed[n])) for n in names]
+        with gpu_errors(f"running {self.source}"):
+            return self._forward(*tensors).cpu().numpy()
+
+    def _forward(self, tensor: torch.Tensor, *extras: torch.Tensor) -> torch.Tensor:
         x = tensor.to(self.torch_device, self.torch_dtype, non_blocking=True)
         x = x.contiguous(memory_format=self.memory_format)
         with torch.inference_mode(), self._cudnn_flags():
             if self._graphs is not None:
                 return self._graphs.run(x)
-            return float_nchw(self._module(x))
+            out = self._module(x, *(e.to(self.torch_device, self.torch_dtype) for e in extras))
+            return float_nchw(out[0] if isinstance(out, (tuple, list)) else out)  # the contract output first
 
     def _cudnn_flags(self) -> Any:
         """cuDNN autotuning for the fixed shapes we run, TF32 only when asked for (GPU only)."""

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import onnx
 
 from colorrt._version import __version__
 from colorrt.contract import ColorContract, write_to_onnx
 from colorrt.errors import InputError, ModelError, require
+from colorrt.export import feeds
 from colorrt.modelfile import save as save_model
 from colorrt.modelfile import set_metadata
 from colorrt.models.registry import ArchSpec, build_model, get_arch
@@ -120,15 +120,16 @@ def export(
     module = spec.export_module(model).train(not spec.eval_mode)
     contract, side = _export_contract(spec, model, size, dynamic)
     spatial_multiple = spec.size_multiple if (dynamic and spec.dynamic_size) else None
-    sample = _sample_input(contract, batch, side, seed)
+    samples = feeds.sample_inputs(contract, batch, side, seed)
+    names = feeds.tensor_names(spec, contract)
     chosen = _pick_exporter(exporter)
-    proto = _to_onnx(module, sample, contract, opset, spatial_multiple, chosen)
+    proto = _to_onnx(module, samples, contract, opset, spatial_multiple, chosen, names)
     _check_model(proto)
     weights_id = _weights_id(weights)
     write_to_onnx(proto, contract)
     facts = _export_facts(spec, weights_id, opset, chosen, seed if random_init else None, options)
     set_metadata(proto, {ARCH_KEY: arch, EXPORT_KEY: facts})
-    error = _parity(proto, module, sample, contract, tolerance, arch) if check else None
+    error = _parity(proto, module, samples, contract, tolerance, arch, names) if check else None
     save_model(proto, path)  # the folder was checked before the export
     return _result(path, arch, contract, error, opset, proto, weights_id, chosen)
 
@@ -202,23 +203,6 @@ def _check_size(spec: ArchSpec, side: int) -> None:
         )
 
 
-def _sample_input(contract: ColorContract, batch: int, side: int, seed: int) -> torch.Tensor:
-    """A seeded input spanning the contract's normalized range (hint mask ~5 % set)."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    shape = (batch, 1, side, side)
-    if contract.input_space == "gray_rgb":
-        grey = torch.rand((batch, 3, side, side), generator=g)  # independent channels test more of the graph
-        return grey * contract.input_scale + contract.input_offset
-    l_norm = torch.rand(shape, generator=g) * 100.0 * contract.input_scale + contract.input_offset
-    if contract.input_space == "L":
-        return l_norm
-    mask = (torch.rand(shape, generator=g) < 0.05).float()
-    ab = (torch.rand((batch, 2, side, side), generator=g) * 220.0 - 110.0) * mask
-    return torch.cat([l_norm, ab * contract.hint_scale, mask + contract.mask_offset], dim=1)
-
-
 def _pick_exporter(requested: Exporter) -> str:
     if requested != "auto":
         return requested
@@ -231,40 +215,46 @@ def _pick_exporter(requested: Exporter) -> str:
 
 def _to_onnx(
     module: torch.nn.Module,
-    sample: torch.Tensor,
+    sample: torch.Tensor | tuple[torch.Tensor, ...],
     contract: ColorContract,
     opset: int,
     spatial_multiple: int | None,
     exporter: str,
+    names: tuple[list[str], list[str]] | None = None,
 ) -> onnx.ModelProto:
+    """``sample``: the main input, or every input in the contract's order (``feeds.sample_inputs``)."""
     import torch
 
-    names = {"input_names": [contract.input_name], "output_names": [contract.output_name]}
+    samples = sample if isinstance(sample, tuple) else (sample,)
+    inputs, outputs = names or ([contract.input_name], [contract.output_name])
     try:
         with torch.no_grad(), warnings.catch_warnings():
             _ignore_known_export_warnings()
             if exporter == "torchscript":
-                axes = {0: "batch"} | ({2: "height", 3: "width"} if spatial_multiple else {})
+                expected = feeds.torch_outputs(module, samples)
+                axes = feeds.torchscript_axes(contract, (inputs, outputs), expected, bool(spatial_multiple))
                 buffer = io.BytesIO()
                 torch.onnx.export(
                     module,
-                    (sample,),
+                    samples,
                     buffer,
                     **_legacy_flag(torch),
                     opset_version=opset,
-                    dynamic_axes={contract.input_name: axes, contract.output_name: axes},
+                    dynamic_axes=axes,
                     do_constant_folding=True,
-                    **names,
+                    input_names=inputs,
+                    output_names=outputs,
                 )
                 return onnx.load_from_string(buffer.getvalue())
             program = torch.onnx.export(
                 module,
-                (sample,),
+                samples,
                 dynamo=True,
                 opset_version=opset,
-                dynamic_shapes=(_dynamo_shapes(spatial_multiple),),
+                dynamic_shapes=feeds.dynamo_shapes(contract, len(samples), spatial_multiple),
                 verbose=False,
-                **names,
+                input_names=inputs,
+                output_names=outputs,
             )
             return program.model_proto
     except Exception as e:  # the exporters raise many types; the cause is kept in the chain
@@ -277,21 +267,6 @@ def _to_onnx(
 def _legacy_flag(torch: Any) -> dict[str, bool]:
     # torch < 2.5 has no ``dynamo`` argument (TorchScript is its only exporter); >= 2.9 defaults to dynamo.
     return {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-
-
-def _dynamo_shapes(spatial_multiple: int | None) -> dict[int, Any]:
-    from torch.export import Dim
-
-    shapes: dict[int, Any] = {0: Dim("batch", min=1, max=1024)}
-    if spatial_multiple:
-        # torch.export proves the size rule: height = multiple * k.
-        shapes[2] = spatial_multiple * Dim(
-            f"height_div{spatial_multiple}", min=1, max=8192 // spatial_multiple
-        )
-        shapes[3] = spatial_multiple * Dim(
-            f"width_div{spatial_multiple}", min=1, max=8192 // spatial_multiple
-        )
-    return shapes
 
 
 def _ignore_known_export_warnings() -> None:
@@ -355,6 +330,7 @@ def _export_facts(
         "published": _published(weights_id),
         "mode": "eval" if spec.eval_mode else "train",
         "mode_note": spec.mode_note,
+        "licence": spec.licence or None,  # of the official weights (Iizuka et al.'s: non-commercial)
         "options": dict(options or {}),
     }
     if seed is not None:
@@ -365,30 +341,16 @@ def _export_facts(
 def _parity(
     proto: onnx.ModelProto,
     module: torch.nn.Module,
-    sample: torch.Tensor,
+    sample: torch.Tensor | tuple[torch.Tensor, ...],
     contract: ColorContract,
     tolerance: float,
     arch: str,
+    names: tuple[list[str], list[str]] | None = None,
 ) -> float:
-    """Max abs difference of ONNX Runtime (CPU, FP32) vs torch on the sample; raises above tolerance."""
-    import onnxruntime as ort
-    import torch
-
-    with torch.no_grad():
-        expected = module(sample).numpy()
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    (got,) = session.run([contract.output_name], {contract.input_name: sample.numpy()})
-    if got.shape != expected.shape:
-        raise ModelError(f"{arch}: ONNX output shape {got.shape} differs from torch {expected.shape}")
-    error = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
-    if not error <= tolerance:  # also catches NaN
-        raise ModelError(
-            f"{arch}: ONNX Runtime output differs from torch by {error:.3g} (max abs, FP32), "
-            f"above the tolerance {tolerance:g}",
-            "the export is not faithful; try --exporter dynamo or another --opset, and report the model",
-        )
-    log.info("%s: parity vs torch, max abs error %.3g", arch, error)
-    return error
+    """Max abs difference of ONNX Runtime (CPU, FP32) vs torch over every output; raises above tolerance."""
+    samples = sample if isinstance(sample, tuple) else (sample,)
+    names = names or ([contract.input_name], [contract.output_name])
+    return feeds.parity(proto, samples, names, feeds.torch_outputs(module, samples), tolerance, arch)
 
 
 def _value_shape(value: onnx.ValueInfoProto) -> tuple[Axis, ...]:

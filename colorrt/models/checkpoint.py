@@ -174,8 +174,9 @@ def _arch_hint(arch: str | None, extra: str = "") -> str:
 def init_random_(module: nn.Module, seed: int = 0) -> nn.Module:
     """Seeded random weights that keep activations near unit scale (for tests and benchmarks).
 
-    Convolutions get He-normal weights and small biases; BatchNorm gets non-trivial affine
-    parameters and running statistics, so an exported graph exercises every folded term.
+    Convolutions get He-normal weights, linear layers LeCun-normal ones, small biases; BatchNorm gets
+    non-trivial affine parameters and running statistics, so an exported graph exercises every folded
+    term.
     """
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -186,6 +187,10 @@ def init_random_(module: nn.Module, seed: int = 0) -> nn.Module:
                 if isinstance(m, nn.ConvTranspose2d):
                     fan_in //= m.stride[0] * m.stride[1]  # each output sees 1/stride² of the kernel
                 m.weight.normal_(0.0, (2.0 / max(fan_in, 1)) ** 0.5, generator=g)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.01, generator=g)
+            elif isinstance(m, nn.Linear):  # torch's default init would draw from the global RNG
+                m.weight.normal_(0.0, (1.0 / max(m.in_features, 1)) ** 0.5, generator=g)
                 if m.bias is not None:
                     m.bias.normal_(0.0, 0.01, generator=g)
             elif isinstance(m, nn.modules.batchnorm._BatchNorm):

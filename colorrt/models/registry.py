@@ -201,8 +201,8 @@ _FAMILY_ARCHITECTURES = (
         load_hint="the official file is my_model_colorization.h5 (Keras, saved with its model_config); "
         "--arch-option width=... must match a file written at another width",
         description="ChromaGAN (Vitoria et al. 2020): NHWC L/100 x3 -> ab (sigmoid) + class head (ignored)",
-        official="my_model_colorization.h5 (pvitoria/ChromaGAN; Keras HDF5, 171.2M parameters, "
-        "124M in the class head: ~685 MB)",
+        official="my_model_colorization.h5 (pvitoria/ChromaGAN; Keras HDF5; 171.2M parameters = 685 MB "
+        "as FP32, 124M of them in the class head)",
         licence="code AGPL-3.0; weights published without a licence",
     ),
     ArchSpec(

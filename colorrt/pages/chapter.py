@@ -30,7 +30,7 @@ from colorrt.io.archive import (
     same_path,
 )
 from colorrt.pages.colorize import PageColorizer, PageOptions, PageResult
-from colorrt.pages.palette import DEFAULT_REFERENCE_STRENGTH, Palette, load_reference
+from colorrt.pages.palette import DEFAULT_REFERENCE_STRENGTH, Palette, load_reference, model_palette
 from colorrt.pages.panels import PanelConfig
 
 
@@ -48,6 +48,7 @@ class PageReport:
     copied: int = 0  # non-page archive members (ComicInfo.xml, folders) copied unchanged
     panels: int = 0
     seconds: float = 0.0
+    reference: str = ""  # "model": fed to the model as its palette input; "recolour": palette transfer
 
     @property
     def pages(self) -> int:
@@ -75,6 +76,10 @@ class PageReport:
             line += f"; {len(self.unchanged)} could not be read or decoded, copied unchanged"
         if self.renamed:
             line += f"; {len(self.renamed)} unsafe member names rewritten"
+        if self.reference == "model":
+            line += "; the reference went into the model as its colour palette"
+        elif self.reference == "recolour":
+            line += "; the model's colours recoloured towards the reference (palette transfer)"
         if self.failed:
             line += f"; {len(self.failed)} failed"
         return line
@@ -109,7 +114,9 @@ def colorize_pages(
         src: the pages.
         dst: where the colorized pages go (never the source itself).
         reference: colour reference image, palette JSON (``Palette.save``), image array or Palette;
-            the panels' chroma is matched to its colour statistics (consistent characters).
+            the panels' chroma is matched to its colour statistics (consistent characters). A model
+            that takes a palette input (Comicolorization) gets the reference image's palette instead
+            (default: the Runtime's ``reference``).
         rtl: right-to-left panel order (manga).
         force: colorize pages already in colour too (else they are copied unchanged).
         format: output image format for every page, e.g. ``"png"``.
@@ -128,12 +135,20 @@ def colorize_pages(
     output_name("page.png", format)  # an unknown format fails before any work
     engine = runtime if isinstance(runtime, Engine) else runtime.engine
     batch_size = batch_size or int(getattr(runtime, "batch_size", None) or 8)  # an Engine's may be None
-    palette = None if reference is None else load_reference(reference)
-    panels, chroma = panel_config or PanelConfig(), getattr(runtime, "strength", 1.0)
-    options = PageOptions(rtl, force, palette, reference_strength, across_pages, panels, chroma=chroma)
     contract, ops = getattr(runtime, "contract", None), getattr(runtime, "device_ops", None)
+    palette, fed = None, None
+    if (contract or engine.contract).takes_reference:
+        reference = getattr(runtime, "reference", None) if reference is None else reference
+        fed = None if reference is None else model_palette(reference, contract or engine.contract)
+    elif reference is not None:
+        palette = load_reference(reference)
+    panels, chroma = panel_config or PanelConfig(), getattr(runtime, "strength", 1.0)
+    options = PageOptions(
+        rtl, force, palette, reference_strength, across_pages, panels, chroma=chroma, model_palette=fed
+    )
     colorizer = PageColorizer(engine, batch_size, options, contract=contract, ops=ops)  # ops: the GPU path
-    report = PageReport(src, dst)
+    used = "model" if fed is not None else "recolour" if palette is not None and reference_strength else ""
+    report = PageReport(src, dst, reference=used)
     start = time.perf_counter()
     with open_source(src, exclude=dst) as source:
         _colorize_source(colorizer, source, dst, report, format, progress)

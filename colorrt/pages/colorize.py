@@ -22,6 +22,7 @@ from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
 from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha, split_alpha
+from colorrt.kernels.extras import model_feed
 from colorrt.kernels.ops import DeviceOps, panel_chroma
 from colorrt.kernels.resize import resize_bilinear
 from colorrt.pages.palette import DEFAULT_REFERENCE_STRENGTH, Palette, check_reference_strength
@@ -53,6 +54,8 @@ class PageOptions:
             the output keeps the scan's L.
         chroma: scales the page's chroma before the merge (a Runtime's ``strength``): 0 grey, 1 the
             model's (and palette's) colours, up to 2 stronger ones.
+        model_palette: the reference's palette fed to a model that takes one as an input
+            (Comicolorization; :func:`colorrt.kernels.extras.reference_palette`), instead of ``palette``.
     """
 
     rtl: bool = False
@@ -63,6 +66,7 @@ class PageOptions:
     panels: PanelConfig = field(default_factory=PanelConfig)
     normalize_paper: bool = True
     chroma: float = 1.0
+    model_palette: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         check_reference_strength(self.reference_strength)
@@ -161,8 +165,9 @@ class PageColorizer:
         self.ops = ops
         self.batch_size = batch_size
         self.options = options or PageOptions()
-        size = self.contract.render_size
-        self.canvas_shape = self.contract.render_shape(size, size)  # one shape for every panel: batchable
+        size, scale = self.contract.render_size, self.contract.detail_scale  # scale: line-drawing input
+        height, width = self.contract.render_shape(size, size)
+        self.canvas_shape = (height * scale, width * scale)  # one shape for every panel: batchable
 
     def colorize(self, image: np.ndarray) -> PageResult:
         """Colorize one page (``uint8``/``uint16`` grey, RGB or RGBA array)."""
@@ -218,6 +223,8 @@ class PageColorizer:
                 job.paper = measured  # white paper (L 100) is left alone: its pages stay bit-identical
             job.panels = panels_on_paper(L, tone, rtl=self.options.rtl, config=self.options.panels)
             job.ab = np.zeros((2, *L.shape), np.float32)
+            if self.contract.merge == "wholesale":  # Lab: outside the panels the page as it is
+                job.ab = np.stack([L, job.ab[0], job.ab[1]])
             items = [self._item(job, panel) for panel in job.panels]
         except ColorRTError as e:
             job.error = e
@@ -254,9 +261,12 @@ class PageColorizer:
         if self.ops is not None:
             ab = panel_chroma(self.ops, self.engine, canvases, self.contract, hints)
         else:
-            output = self.engine.infer(pipeline.preprocess(canvases, self.contract, hints=hints))
+            feed = model_feed(canvases, self.contract, hints=hints, palette=self.options.model_palette)
+            output = self.engine.infer(feed)
             pipeline.check_finite(output, self.model)  # a NaN page would come out black: stop instead
             ab = pipeline.decode_ab(output, self.contract)
+            if ab.shape[-2:] != self.canvas_shape:  # an output at half or twice the render size
+                ab = resize_bilinear(np.ascontiguousarray(ab), self.canvas_shape)
         for item, panel_ab in zip(items, ab, strict=True):
             job = item.job
             if job.done:
@@ -279,10 +289,10 @@ class PageColorizer:
             # Fitted on the render-size panel, applied with the full-resolution L: every pixel's band
             # follows the scan's exact tone, not the blurred one the model saw. Both on white paper.
             chroma_map = palette.fit(
-                ab, item.canvas[item.box.slices], item.valid, self.options.reference_strength
+                ab[-2:], item.canvas[item.box.slices], item.valid, self.options.reference_strength
             )
             tone = seen_lightness(item.job.luminance[panel.slices], item.job.paper)  # type: ignore[index]
-            full = chroma_map.apply(full, tone)
+            full[-2:] = chroma_map.apply(full[-2:], tone)  # a wholesale Lab keeps its L
         target = item.job.ab[(slice(None), *panel.slices)]  # type: ignore[index]  # set in _start
         np.copyto(target, full, where=panel.mask[None])
 
@@ -291,6 +301,13 @@ class PageColorizer:
         from scipy import ndimage
 
         assert job.luminance is not None and job.ab is not None  # set in _start
+        if job.ab.shape[0] == 3:  # wholesale: the model's colour in the panels, the line art on top
+            job.ab[1:] *= np.float32(self.options.chroma)
+            rgb = pipeline.merge(job.luminance, job.ab, self.contract)
+            rgb = rgb.astype(np.uint16) * np.uint16(257) if job.deep else rgb
+            page = PageResult(attach_alpha(rgb, job.alpha), "colorized", job.panels)
+            job.luminance = job.ab = None
+            return page
         # White is judged on a slightly smoothed L, so screentone keeps its colour but balloons do not.
         # The scan's own chroma (a yellowed paper's tint) is not kept anywhere: the page is its L plus
         # the model's ab, so paper comes out neutral at its own lightness, like the panels' whites do;

@@ -19,6 +19,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -275,6 +276,25 @@ def load_reference(source: str | os.PathLike[str] | np.ndarray | Palette, bands:
     from colorrt.io.images import read_image
 
     return Palette.from_image(read_image(path), bands)
+
+
+def model_palette(source: str | os.PathLike[str] | np.ndarray | Palette, contract: Any) -> np.ndarray:
+    """The binary palette (``reference_palette``) a palette-input model (Comicolorization) takes, from a
+    reference image file or array; a colorrt palette (.json or :class:`Palette`) holds no RGB histogram."""
+    from colorrt.kernels.extras import reference_palette
+
+    if isinstance(source, Palette) or (not isinstance(source, np.ndarray) and str(source).endswith(".json")):
+        raise InputError(
+            f"model '{contract.name}' takes the reference image itself as its palette input, not a "
+            "colorrt palette (.json)",
+            "pass the reference picture (--reference picture.png)",
+        )
+    if not isinstance(source, np.ndarray):
+        from colorrt.io.images import read_image
+
+        source = read_image(Path(source))
+    bins = next(e.bins for e in contract.extra_inputs if e.kind == "palette")
+    return reference_palette(source, bins)
 
 
 def _kmeans_1d(values: np.ndarray, k: int, iterations: int = 30) -> np.ndarray:

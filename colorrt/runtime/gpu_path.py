@@ -24,6 +24,7 @@ from typing import Any
 from colorrt.contract import ColorContract
 from colorrt.errors import InputError
 from colorrt.kernels.ops import CudaOps, DeviceOps, kernels_cannot_run
+from colorrt.runtime.feed import reference_palette
 from colorrt.runtime.options import StreamOptions
 from colorrt.runtime.stages import ColorizeStages
 from colorrt.runtime.temporal import TemporalState
@@ -101,6 +102,7 @@ def colorize_stages(
     """
     ops = runtime_ops(runtime)
     if ops is None:
+        rendering.setdefault("palette", reference_palette(runtime))  # a palette-input model's reference
         return ColorizeStages(runtime.engine, batch_size, options, initial_state, **rendering)
     from colorrt.runtime.gpu_stages import GpuColorizeStages
 

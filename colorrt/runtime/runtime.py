@@ -29,6 +29,7 @@ from colorrt.kernels.deep import postprocess_u16
 from colorrt.kernels.ops import DeviceOps
 from colorrt.progress import progress_bar
 from colorrt.runtime.animation import colorize_animation
+from colorrt.runtime.feed import runtime_feed
 from colorrt.runtime.folder import BatchReport, check_distinct, images_outside, plan_folder
 from colorrt.runtime.gpu_path import device_ops_for
 from colorrt.runtime.render import render_contract, side_by_side
@@ -73,6 +74,7 @@ class Runtime:
             pinned asynchronous copies; :mod:`colorrt.runtime.gpu_path`) for images, folders, films
             and pages: None (default) when CuPy is installed, True always (an error where it cannot),
             False never (NumPy kernels on the CPU, the engine's batches copied, as before).
+        reference: image (file or array) whose palette a palette-input model paints with (all jobs).
         engine_options: passed to the backend's engine, e.g. ``arch="cyclegan-resnet9"`` for a torch
             ``.pth`` checkpoint, ``dtype="fp16"`` or ``cuda_graphs=True`` for the torch engine; for a
             model bundle folder (instance-aware colorization), ``detector="det.onnx"`` and the other
@@ -91,6 +93,7 @@ class Runtime:
         render_size: int | None = None,
         strength: float = 1.0,
         gpu_path: bool | None = None,
+        reference: str | os.PathLike[str] | np.ndarray | None = None,
         **engine_options: Any,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -101,7 +104,7 @@ class Runtime:
             )
         pipeline.check_chroma_strength(strength)
         self.batch_size = batch_size
-        self.strength = float(strength)
+        self.strength, self.reference = float(strength), reference
         if isinstance(model, Engine):
             if contract is not None:
                 raise InputError("contract= cannot be applied to an engine that is already created")
@@ -360,11 +363,7 @@ class Runtime:
 
     def _run(self, items: list[_Prepared]) -> list[np.ndarray]:
         luminances = [item.luminance for item in items]
-        hints = [item.hints for item in items]
-        batch = pipeline.preprocess(
-            luminances, self.contract, hints=hints if any(h is not None for h in hints) else None
-        )
-        output = self.engine.infer(batch)
+        output = self.engine.infer(runtime_feed(self, luminances, [item.hints for item in items]))
         pipeline.check_finite(output, pipeline.model_label(self.engine))
         merge = postprocess_u16 if items[0].deep else pipeline.postprocess  # a batch is all one depth
         return merge(output, luminances, self.contract, strength=self.strength)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from colorrt.contract import ColorContract
 from colorrt.errors import InputError
 from colorrt.gpu import import_cupy
 from colorrt.kernels import pipeline as kernels
+from colorrt.kernels.extras import model_feed
 from colorrt.kernels.resize import resize_bilinear
 from colorrt.runtime.cuts import DetectorState, SceneCutDetector, block_mean
 from colorrt.runtime.options import StreamOptions
@@ -60,6 +62,7 @@ class ColorizeStages:
         contract: the contract to run the model with (a runtime's, at its render size); None: the
             engine's.
         strength: chroma scale before the merge (0 grey, 1 the model's colours, up to 2).
+        palette: the reference palette of a model that takes one (``Runtime.reference_palette``).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class ColorizeStages:
         *,
         contract: ColorContract | None = None,
         strength: float = 1.0,
+        palette: np.ndarray | None = None,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
@@ -78,6 +82,7 @@ class ColorizeStages:
         self.engine = engine
         self.contract: ColorContract = engine.contract if contract is None else contract
         self.strength = strength
+        self.palette = palette
         self.model = kernels.model_label(engine)
         self.batch_size = batch_size
         self.options = options
@@ -138,7 +143,7 @@ class ColorizeStages:
         ``options.workers`` threads; frames come out in order.
         """
         jobs = self._smoothed(batches)
-        merge = _merge_beside_grey if self.options.side_by_side else kernels.merge
+        merge = functools.partial(_merge_beside_grey if self.options.side_by_side else _merge, self.contract)
         for (item, state), rgb in ordered_map(merge, jobs, self.options.workers, "merge"):
             yield ColorizedFrame(rgb, item.tag, item.cut, state)
 
@@ -173,12 +178,18 @@ class ColorizeStages:
         return _Item(tag, luminance, render_shape, cut, motion, detector_state)
 
     def _batch(self, items: list[_Item]) -> _Batch:
-        return _Batch(items, kernels.preprocess([item.luminance for item in items], self.contract))
+        luminances = [item.luminance for item in items]
+        return _Batch(items, model_feed(luminances, self.contract, palette=self.palette))
 
 
-def _merge_beside_grey(luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
+def _merge(contract: ColorContract, luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """The merged frame (a wholesale contract's line art needs the contract)."""
+    return kernels.merge(luminance, ab, contract)
+
+
+def _merge_beside_grey(contract: ColorContract, luminance: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """The merged frame with the grey input left of it."""
-    return side_by_side(luminance, kernels.merge(luminance, ab))
+    return side_by_side(luminance, kernels.merge(luminance, ab, contract))
 
 
 def _check_frame(image: Any) -> np.ndarray:

@@ -128,7 +128,7 @@ class ChromaStabilizer:
         """Smoothed ab for the next frame.
 
         Args:
-            ab: (2, h, w) model ab at render size.
+            ab: (2, h, w) model ab at render size ((3, h, w) Lab for a wholesale merge).
             cut: this frame starts a new scene (the average restarts from it).
             luma: (h, w) CIE L of this frame at render size, for motion weighting (optional).
         """
@@ -155,7 +155,8 @@ class ChromaStabilizer:
         if shift is None or max(abs(shift[0]), abs(shift[1])) < MIN_SHIFT_PX:
             return previous, self._luma, None
         moved, inside = shift_bilinear(np.concatenate([previous, self._luma[None]]), shift)
-        return moved[:2], moved[2], inside
+        planes = len(previous)  # ab, or a wholesale model's Lab
+        return moved[:planes], moved[planes], inside
 
     def _weight(self, luma: np.ndarray | None, previous_luma: np.ndarray | None) -> np.ndarray | float:
         if self.motion_sigma is None or luma is None or previous_luma is None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from colorrt.contract import ColorContract, chosen_contract
-from colorrt.engines.base import Engine
+from colorrt.engines.base import Engine, require_one_input
 from colorrt.engines.tensorrt.builder import build, match_tensor_name
 from colorrt.engines.tensorrt.facts import EngineFacts, check_compatible, read_facts
 from colorrt.engines.tensorrt.loader import gpu_info, import_tensorrt, make_logger
@@ -133,6 +133,7 @@ class TensorRTEngine(Engine):
             chosen = _chosen_contract(contract, self.facts, path)
             self._io = EngineIO.read(self._trt, self._engine, chosen, path)
             self.contract = self._io.contract
+            require_one_input(self.contract, "TensorRT")  # profiles and buffers of one NCHW input
             self.profiles = self._io.profiles
             self._streams: list[StreamSlot] = [
                 StreamSlot(

@@ -1,0 +1,115 @@
+"""Each new family end to end: export -> ONNX (parity vs torch) -> `colorrt colorize` on an image, a
+page folder and a short film, at small widths so the suite stays quick on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from PIL import Image  # noqa: E402
+
+from colorrt.cli import main  # noqa: E402
+from colorrt.engines.onnxruntime import OnnxRuntimeEngine  # noqa: E402
+from colorrt.engines.torch import TorchEngine  # noqa: E402
+from colorrt.export import export  # noqa: E402
+from colorrt.kernels import luminance  # noqa: E402
+from colorrt.kernels.extras import model_feed, reference_palette  # noqa: E402
+from tests import synth_pages, synth_video  # noqa: E402
+
+FAMILIES = {  # arch: (options, export size)
+    "cyclegan-sketch": ({"ngf": 8, "n_blocks": 2}, 64),
+    "chromagan": ({"width": 1 / 16}, None),
+    "iizuka2016": ({"width": 1 / 16}, 64),
+    "comicolorization": ({"width": 1 / 16, "sr_width": 1 / 8}, None),
+}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ref") / "reference.png"
+    Image.fromarray(synth_pages.character_reference(96)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("inputs")
+    image = folder / "photo.png"
+    Image.fromarray(synth_pages.make_page(3, size=(120, 90)).image).convert("L").save(image)
+    pages = folder / "chapter"
+    pages.mkdir()
+    for i, page in enumerate(synth_pages.make_chapter(2, seed=4, size=(260, 180))):
+        Image.fromarray(page.image).save(pages / f"page{i}.png")
+    film = folder / "film.mp4"
+    synth_video.write_video(film, synth_video.scene_frames(4, (48, 64), seed=2), fps=8)
+    return {"image": image, "pages": pages, "film": film}
+
+
+@pytest.mark.parametrize("arch", list(FAMILIES))
+def test_family_exports_and_colorizes_images_pages_and_films(arch, inputs, reference, tmp_path):
+    options, size = FAMILIES[arch]
+    result = export(arch, random_init=True, output=tmp_path / f"{arch}.onnx", options=options, size=size)
+    assert result.max_abs_error is not None and result.max_abs_error <= 1e-4
+    _parity_on_a_real_feed(arch, result.path, options, inputs["image"], reference)
+    extra = ["--reference", str(reference)] if arch == "comicolorization" else []
+    model = ["--model", str(result.path), "--backend", "onnxruntime", "--threads", "1", "--quiet"]
+
+    out = tmp_path / "photo.png"
+    assert main(["colorize", str(inputs["image"]), "-o", str(out), *model, *extra]) == 0
+    grey = np.asarray(Image.open(inputs["image"]))
+    assert np.asarray(Image.open(out)).shape == (*grey.shape, 3)
+
+    pages = tmp_path / "pages"
+    assert main(["colorize", str(inputs["pages"]), "-o", str(pages), "--pages", *model, *extra]) == 0
+    assert sorted(p.name for p in pages.iterdir()) == ["page0.png", "page1.png"]
+
+    film = tmp_path / "film.mkv"
+    assert main(["colorize", str(inputs["film"]), "-o", str(film), "--codec", "ffv1", *model, *extra]) == 0
+    frames, _ = synth_video.read_frames(film)
+    assert len(frames) == 4 and frames[0].shape == (48, 64, 3)
+
+
+def _parity_on_a_real_feed(arch: str, path: Path, options: dict, image: Path, reference: Path) -> None:
+    """The ONNX model and the torch definition (same seeded weights) agree on a real picture's feed."""
+    onnx_engine = OnnxRuntimeEngine(path, threads=1)
+    torch_engine = TorchEngine(arch, random_init=True, options=options, device="cpu")
+    contract = onnx_engine.contract
+    palette = reference_palette(np.asarray(Image.open(reference).convert("RGB")))
+    feed = model_feed([luminance(np.asarray(Image.open(image)))], contract, palette=palette)
+    got, expected = onnx_engine.infer(feed), torch_engine.infer(feed)
+    assert got.shape == expected.shape
+    assert float(np.max(np.abs(got - expected))) <= 1e-4
+
+
+def test_comicolorization_refuses_to_run_without_a_reference(inputs, tmp_path, capsys):
+    options, _ = FAMILIES["comicolorization"]
+    result = export("comicolorization", random_init=True, output=tmp_path / "c.onnx", options=options)
+    code = main(
+        ["colorize", str(inputs["image"]), "-o", str(tmp_path / "o.png"), "--model", str(result.path)]
+    )
+    assert code == 2
+    assert "takes a reference palette" in capsys.readouterr().err
+
+
+def test_pages_report_how_the_reference_was_used(inputs, reference, tmp_path, capsys):
+    result = export(
+        "comicolorization",
+        random_init=True,
+        output=tmp_path / "c.onnx",
+        options=FAMILIES["comicolorization"][0],
+    )
+    args = [
+        "colorize",
+        str(inputs["pages"]),
+        "--pages",
+        "--model",
+        str(result.path),
+        "--reference",
+        str(reference),
+    ]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    assert "the reference went into the model as its colour palette" in capsys.readouterr().out
