@@ -6,23 +6,24 @@ import json
 
 from colorrt.cli import main
 from colorrt.contract import PRESETS
-from colorrt.engines import trt_plan
+from colorrt.engines.tensorrt import facts as trt_facts
+from colorrt.engines.tensorrt import profiles as trt_profiles
 
 
 def _plan_with_facts(tmp_path):
     plan = tmp_path / "m.plan"
     plan.write_bytes(b"not a real engine, only its facts are read")
-    ranges = trt_plan.parse_shape_ranges("1:4:8", "64x64:128x128:256x256")
-    facts = trt_plan.EngineFacts(
+    ranges = trt_profiles.parse_shape_ranges("1:4:8", "64x64:128x128:256x256")
+    facts = trt_facts.EngineFacts(
         contract=PRESETS["cyclegan-rgb"],
         precision="fp16",
-        profiles=tuple(trt_plan.derive_profiles(PRESETS["cyclegan-rgb"], ranges)),
+        profiles=tuple(trt_profiles.derive_profiles(PRESETS["cyclegan-rgb"], ranges)),
         trt_version="11.0.0",
         gpu_name="NVIDIA H100 80GB HBM3",
         compute_capability="9.0",
         onnx_sha256="ab" * 32,
     )
-    trt_plan.write_facts(plan, facts)
+    trt_facts.write_facts(plan, facts)
     return plan
 
 

@@ -21,8 +21,8 @@ import warnings
 from pathlib import Path
 
 from colorrt.atomic import write_bytes
+from colorrt.digest import file_sha256
 from colorrt.engines.tensorrt.facts import EngineFacts, read_facts, sidecar_path, write_facts
-from colorrt.engines.tensorrt.keys import sha256_file
 from colorrt.errors import BackendError, ColorRTError
 
 ENV_VAR = "COLORRT_CACHE_DIR"
@@ -141,7 +141,7 @@ class EngineCache:
             return f"its facts belong to key {facts.cache_key[:12] or '(none)'}"
         if facts.plan_size != size:
             return f"plan is {size} bytes, its facts say {facts.plan_size}"
-        if facts.plan_sha256 != sha256_file(plan):
+        if facts.plan_sha256 != file_sha256(plan):
             return "plan bytes do not match the SHA-256 in its facts"
         return None
 

@@ -20,7 +20,8 @@ from colorrt.cli import main
 from colorrt.contract import ColorContract, preset
 from colorrt.distributed.triton import TritonURL, export_triton, parse_config
 from colorrt.engines.registry import backend_for
-from colorrt.engines.trt_plan import EngineFacts, Profile, TensorRange, write_facts
+from colorrt.engines.tensorrt.facts import EngineFacts, write_facts
+from colorrt.engines.tensorrt.profiles import Profile, TensorRange
 from colorrt.errors import BackendError, ContractError, InputError
 from colorrt.runtime.runtime import Runtime
 from tests import zoo

@@ -170,7 +170,7 @@ def _onnx_layout(
 def _plan_layout(
     source: Path, override: ColorContract | str | None, max_batch: int | None, io_dtype: str | None
 ) -> tuple[_Layout, list[str]]:
-    from colorrt.engines.trt_plan import read_facts
+    from colorrt.engines.tensorrt.facts import read_facts
 
     facts = read_facts(source)
     contract = _contract(override, facts.contract, None, source)

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from colorrt._version import __version__
 from colorrt.atomic import write_bytes
 from colorrt.contract import ColorContract
+from colorrt.digest import file_sha256
 from colorrt.engines.tensorrt.facts import EngineFacts, read_facts, write_facts
 from colorrt.engines.tensorrt.inspector import verify_precision
-from colorrt.engines.tensorrt.keys import cache_key, sha256_file, sha256_folder, workspace_bytes
+from colorrt.engines.tensorrt.keys import cache_key, sha256_folder, workspace_bytes
 from colorrt.engines.tensorrt.loader import GpuInfo, gpu_info, import_tensorrt, log, make_logger
 from colorrt.engines.tensorrt.network import serialize_network
 from colorrt.engines.tensorrt.precision import PrecisionReport, kept_fp32_nodes
@@ -114,7 +115,7 @@ def build(
     profiles = derive_profiles(model_contract, parse_shape_ranges(batch, size), input_shape)
     trt = import_tensorrt("colorrt build")
     gpu = gpu_info(device_id)
-    onnx_sha256 = sha256_file(source)
+    onnx_sha256 = file_sha256(source)
     key = _cache_key(onnx_sha256, options, profiles, trt.__version__, gpu, model_contract)
     engine_cache = _engine_cache(cache)
     if engine_cache is not None and (cached := engine_cache.get(key)) is not None:

@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from colorrt.digest import file_sha256
 from colorrt.engines.tensorrt.profiles import Profile
 from colorrt.errors import InputError
 
@@ -56,20 +57,11 @@ def cache_key(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def sha256_folder(folder: str | os.PathLike[str]) -> str:
     """Hex SHA-256 over the relative names and bytes of every file under ``folder`` (sorted)."""
     folder = Path(folder)
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
-        digest.update(bytes.fromhex(sha256_file(path)))
+        digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
