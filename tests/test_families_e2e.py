@@ -85,29 +85,46 @@ def _parity_on_a_real_feed(arch: str, path: Path, options: dict, image: Path, re
     assert float(np.max(np.abs(got - expected))) <= 1e-4
 
 
-def test_comicolorization_refuses_to_run_without_a_reference(inputs, tmp_path, capsys):
-    options, _ = FAMILIES["comicolorization"]
-    result = export("comicolorization", random_init=True, output=tmp_path / "c.onnx", options=options)
-    code = main(
-        ["colorize", str(inputs["image"]), "-o", str(tmp_path / "o.png"), "--model", str(result.path)]
+@pytest.fixture(scope="module")
+def comico(tmp_path_factory) -> Path:
+    """Comicolorization exported by the CLI from a folder in the official layout (two Chainer snapshots)."""
+    from colorrt.models import build_model
+    from tests.models.official_files import write_comicolorization_folder
+
+    folder = tmp_path_factory.mktemp("comico")
+    source = build_model(
+        "comicolorization", random_init=True, seed=3, options=FAMILIES["comicolorization"][0]
     )
+    official = write_comicolorization_folder(folder / "model", source)
+    out = folder / "comicolorization.onnx"
+    widths = ["--arch-option", "width=0.0625", "--arch-option", "sr_width=0.125"]
+    args = ["export", "--arch", "comicolorization", "--weights", str(official), "-o", str(out), *widths]
+    assert main(args) == 0
+    return out
+
+
+def test_info_shows_the_merge_the_extra_inputs_and_the_weights(comico, capsys):
+    assert main(["info", str(comico)]) == 0
+    out = capsys.readouterr().out
+    assert "wholesale (the model's whole colour, upsampled); line art" in out
+    assert "palette: the reference's binary RGB palette (6^3 = 216 values)" in out
+    assert "lines: Otsu line drawing at 2x the render size" in out
+    assert "comicolorization/550000.model:sha256:" in out and '"licence": "MIT"' in out
+
+
+def test_comicolorization_refuses_to_run_without_a_reference(comico, inputs, tmp_path, capsys):
+    code = main(["colorize", str(inputs["image"]), "-o", str(tmp_path / "o.png"), "--model", str(comico)])
     assert code == 2
     assert "takes a reference palette" in capsys.readouterr().err
 
 
-def test_pages_report_how_the_reference_was_used(inputs, reference, tmp_path, capsys):
-    result = export(
-        "comicolorization",
-        random_init=True,
-        output=tmp_path / "c.onnx",
-        options=FAMILIES["comicolorization"][0],
-    )
+def test_pages_report_how_the_reference_was_used(comico, inputs, reference, tmp_path, capsys):
     args = [
         "colorize",
         str(inputs["pages"]),
         "--pages",
         "--model",
-        str(result.path),
+        str(comico),
         "--reference",
         str(reference),
     ]

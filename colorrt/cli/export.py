@@ -103,7 +103,7 @@ def _run_bundle(args: argparse.Namespace) -> Any:
 
 def parse_options(items: list[str]) -> dict[str, Any]:
     """Parse ``KEY=VALUE`` items: ``["norm=batch", "use_dropout=true", "ngf=32"]`` ->
-    ``{"norm": "batch", "use_dropout": True, "ngf": 32}`` (booleans and integers recognised)."""
+    ``{"norm": "batch", "use_dropout": True, "ngf": 32}`` (booleans, integers and floats recognised)."""
     options: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -121,7 +121,9 @@ def _parse_value(text: str) -> Any:
         return True
     if lowered in ("false", "no", "off"):
         return False
-    try:
-        return int(text)
-    except ValueError:
-        return text
+    for kind in (int, float):  # width=0.0625 scales a family's hidden widths
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

@@ -298,6 +298,9 @@ def _weights_id(weights: str | os.PathLike[str] | Mapping[str, Any] | None) -> s
         return "state-dict (in memory)"
     from colorrt.digest import file_sha256
 
+    if Path(weights).is_dir():  # an official release of several files (Comicolorization's model/)
+        files = sorted(p for p in Path(weights).rglob("*") if p.is_file())
+        return ";".join(f"{p.relative_to(weights)}:sha256:{file_sha256(p)}" for p in files)
     return f"sha256:{file_sha256(weights)}"
 
 
