@@ -128,20 +128,11 @@ def colorize_pages(
         panel_config: panel-detection thresholds.
     """
     src, dst = Path(src), Path(dst)
-    if same_path(src, dst):
-        raise InputError(
-            f"output {dst} is the input itself", "write to another path: inputs are never modified"
-        )
-    output_name("page.png", format)  # an unknown format fails before any work
+    _check_destination(src, dst, format)
     engine = runtime if isinstance(runtime, Engine) else runtime.engine
     batch_size = batch_size or int(getattr(runtime, "batch_size", None) or 8)  # an Engine's may be None
     contract, ops = getattr(runtime, "contract", None), getattr(runtime, "device_ops", None)
-    palette, fed = None, None
-    if (contract or engine.contract).takes_reference:
-        reference = getattr(runtime, "reference", None) if reference is None else reference
-        fed = None if reference is None else model_palette(reference, contract or engine.contract)
-    elif reference is not None:
-        palette = load_reference(reference)
+    palette, fed = _references(runtime, contract or engine.contract, reference)
     panels, chroma = panel_config or PanelConfig(), getattr(runtime, "strength", 1.0)
     options = PageOptions(
         rtl, force, palette, reference_strength, across_pages, panels, chroma=chroma, model_palette=fed
@@ -154,6 +145,24 @@ def colorize_pages(
         _colorize_source(colorizer, source, dst, report, format, progress)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _check_destination(src: Path, dst: Path, format: str | None) -> None:
+    """Refuse writing over the source, and an unknown format, before any work."""
+    if same_path(src, dst):
+        raise InputError(
+            f"output {dst} is the input itself", "write to another path: inputs are never modified"
+        )
+    output_name("page.png", format)
+
+
+def _references(runtime: Any, contract: Any, reference: Any) -> tuple[Palette | None, np.ndarray | None]:
+    """(palette to recolour towards, palette fed to the model): a model that takes a palette input gets
+    the reference's (by default the Runtime's ``reference``); any other model is recoloured."""
+    if contract.takes_reference:
+        reference = getattr(runtime, "reference", None) if reference is None else reference
+        return None, None if reference is None else model_palette(reference, contract)
+    return (None if reference is None else load_reference(reference)), None
 
 
 def _colorize_source(
