@@ -7,13 +7,14 @@ except by :func:`save`, which writes a model file atomically.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from colorrt.atomic import replaced_when_done
-from colorrt.errors import InputError
+from colorrt.errors import ColorRTError, InputError
 
 # Written by colorrt.calibration into FP16 / INT8 files and read by the engines.
 PRECISION_KEY = "colorrt.precision"  # "fp32" / "fp16" / "int8"
@@ -50,3 +51,14 @@ def save(proto: Any, path: str | os.PathLike[str]) -> Path:
     except OSError as e:
         raise InputError(f"cannot write {path}: {e}", "check the folder exists and is writable") from e
     return path
+
+
+def json_object(text: str, what: str, error: type[ColorRTError]) -> dict[str, Any]:
+    """``text`` parsed as a JSON object; ``error("<what> is not valid JSON ...")`` when it is not one."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{what} is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise error(f"{what} must be a JSON object")
+    return data

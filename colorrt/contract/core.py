@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from colorrt.errors import ContractError
-from colorrt.modelfile import metadata, set_metadata
+from colorrt.modelfile import json_object, metadata, set_metadata
 
 InputSpace = Literal["L", "gray_rgb", "L_hints", "gray", "L_tiled", "L_ab"]
 OutputKind = Literal["ab", "rgb", "ab_bins", "lab"]
@@ -250,13 +250,7 @@ class ColorContract:
     @classmethod
     def from_json(cls, text: str) -> ColorContract:
         """Contract from JSON text made by :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ContractError(f"contract metadata is not valid JSON: {e}") from e
-        if not isinstance(data, dict):
-            raise ContractError("contract metadata must be a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(json_object(text, "contract metadata", ContractError))
 
 
 def _extra_input(data: Any) -> ExtraInput:

@@ -16,6 +16,7 @@ from colorrt.atomic import write_bytes
 from colorrt.contract import ColorContract
 from colorrt.engines.tensorrt.profiles import Profile
 from colorrt.errors import BackendError, ModelError
+from colorrt.modelfile import json_object
 
 FACTS_VERSION = 1
 
@@ -80,13 +81,7 @@ class EngineFacts:
 
     @classmethod
     def from_json(cls, text: str) -> EngineFacts:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ModelError(f"engine facts are not valid JSON: {e}") from e
-        if not isinstance(data, dict):
-            raise ModelError("engine facts must be a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(json_object(text, "engine facts", ModelError))
 
 
 def sidecar_path(plan_path: str | os.PathLike[str]) -> Path:
