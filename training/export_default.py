@@ -45,6 +45,10 @@ def export_onnx(weights: Path, path: Path) -> float:
     model.eval()
     sample = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 1, 256, 192)).astype(np.float32))
     proto = _to_onnx(model, sample, contract, OPSET, contract.multiple, "torchscript")
+    # the exporter cannot see through the final Resize that the output has 2 channels: state it
+    (out,) = proto.graph.output
+    out.type.tensor_type.shape.dim[1].Clear()
+    out.type.tensor_type.shape.dim[1].dim_value = 2
     _check_model(proto)
     write_to_onnx(proto, contract)
     modelfile.set_metadata(
