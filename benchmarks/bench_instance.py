@@ -8,7 +8,7 @@ on the weights), keep the full-resolution L and merge with colorrt's kernel:
   together, the placement in NumPy, GF with static shapes on the batch;
 * ``official``: the torch networks as the official test script runs them: one image at a time, G on
   that image's crops, GF's WeightGenerators placing and weighting one box at a time (F.interpolate +
-  F.pad + softmax over N + 1), torch eager FP32 (colorrt.models.instcolorization_official).
+  F.pad + softmax over N + 1), torch eager FP32 (tests/instcolorization_official.py).
 
 Runs are interleaved (colorrt, official, colorrt, ...) and the median is kept; CPU time (all threads
 of the process) is recorded beside wall time, the steadier number on a shared machine. The first
@@ -53,7 +53,7 @@ def official_path(model, runtime, grey: np.ndarray, device: str) -> np.ndarray: 
     import torch
 
     from colorrt.kernels import pipeline as kernels
-    from colorrt.models.instcolorization_official import official_colorize
+    from tests.instcolorization_official import official_colorize
 
     engine = runtime.engine
     plane = kernels.luminance(grey)

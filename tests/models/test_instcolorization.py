@@ -16,9 +16,9 @@ from colorrt.export.instance_bundle import export_bundle  # noqa: E402
 from colorrt.modelfile import metadata  # noqa: E402
 from colorrt.models import get_arch  # noqa: E402
 from colorrt.models import instcolorization as ic  # noqa: E402
-from colorrt.models.instcolorization_official import get_box_info  # noqa: E402
 from colorrt.models.zhang import SIGGRAPHGenerator  # noqa: E402
 from tests.instance_zoo import TEST_SIZE, TEST_WIDTH, tiny_bundle  # noqa: E402
+from tests.instcolorization_official import get_box_info  # noqa: E402
 
 WIDTH = TEST_WIDTH
 

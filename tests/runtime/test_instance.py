@@ -16,12 +16,12 @@ from colorrt.engines.bundle import DetectorContract, read_bundle  # noqa: E402
 from colorrt.errors import InputError, ModelError  # noqa: E402
 from colorrt.kernels import pipeline as kernels  # noqa: E402
 from colorrt.models import instcolorization as ic  # noqa: E402
-from colorrt.models.instcolorization_official import get_box_info, official_colorize  # noqa: E402
 from colorrt.runtime import Runtime  # noqa: E402
 from colorrt.runtime.instance import InstanceEngine  # noqa: E402
 from colorrt.runtime.instance.detect import select_boxes  # noqa: E402
 from colorrt.runtime.instance.place import box_placement, place_layer, resize_maps  # noqa: E402
 from tests.instance_zoo import TEST_WIDTH, detector_model, sample_luminance, tiny_bundle  # noqa: E402
+from tests.instcolorization_official import get_box_info, official_colorize  # noqa: E402
 
 SEED = 7
 H, W = 48, 60  # test image: not square, not a multiple of the render size
