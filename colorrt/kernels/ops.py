@@ -3,7 +3,7 @@
 * :class:`CudaOps`: CuPy arrays on one device, pinned host buffers (CuPy's pinned memory pool),
   non-blocking CUDA streams and events, asynchronous copies (``cudaMemcpyAsync``), the CUDA kernels
   of :mod:`colorrt.kernels.cuda`.
-* :class:`~colorrt.kernels.host_ops.HostOps`: the stand-in with which the GPU path is tested on a
+* ``tests/host_ops.py``: the stand-in with which the GPU path is tested on a
   CPU: NumPy arrays, the NumPy reference kernels (or the CUDA kernels' host twins), and streams whose
   copies wait until an event or a synchronize orders them, so a missing wait reads stale data as it
   could on a GPU.

@@ -28,7 +28,7 @@ replayed; only the real frames come out.
 The engine must run on CUDA and take the backend's device batches (TensorRTEngine,
 TorchEngine(device="cuda"), OnnxRuntimeCudaEngine); it is called on the compute stream. Arrays,
 streams and kernels come from a :class:`~colorrt.kernels.ops.DeviceOps`: CuPy by default, or the
-CPU stand-in :class:`~colorrt.kernels.host_ops.HostOps` with which the tests run this loop.
+CPU stand-in ``tests/host_ops.py`` with which the tests run this loop.
 """
 
 from __future__ import annotations

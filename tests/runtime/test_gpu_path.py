@@ -1,6 +1,6 @@
 """The GPU path's wiring, tested on a CPU with stand-ins; its GPU half at the end (``requires_cuda``).
 
-Stand-ins: :class:`~colorrt.kernels.host_ops.HostOps` for CuPy (NumPy arrays, the NumPy reference
+Stand-ins: ``tests.host_ops.HostOps`` for CuPy (NumPy arrays, the NumPy reference
 kernels, streams whose copies run only when an event or a synchronize orders them) and a CPU engine
 posing as a CUDA one (``device == "cuda"``, carrying its ``device_ops``).
 
@@ -33,7 +33,6 @@ from colorrt.engines.base import Engine
 from colorrt.errors import InputError, MissingDependencyError, NonFiniteOutputError
 from colorrt.io.images import read_image, write_image
 from colorrt.kernels import cuda
-from colorrt.kernels.host_ops import HostOps
 from colorrt.runtime import gpu_path
 from colorrt.runtime.gpu_images import DeviceImages
 from colorrt.runtime.gpu_loop import GpuBatchLoop
@@ -45,6 +44,7 @@ from colorrt.runtime.runtime import Runtime
 from colorrt.runtime.stages import ColorizeStages
 from colorrt.runtime.stream import stream
 from tests import synth_pages, zoo
+from tests.host_ops import HostOps
 from tests.synth_video import read_frames, scene_frames, write_video
 
 RNG = np.random.default_rng(18)
