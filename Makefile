@@ -15,7 +15,7 @@ $(VENV)/.base: pyproject.toml
 
 $(VENV)/.dev: $(VENV)/.base
 	$(PIP) $(TORCH)
-	$(PIP) -e '.[export,test,scale,zoo]'
+	$(PIP) -e '.[export,test,scale,zoo,train]'
 	# the serve extra without nvidia-pytriton's numpy<2 pin (colorrt serve runs only its tritonserver)
 	$(PIP) 'tritonclient[http,grpc]>=2.40' && $(PIP) --no-deps 'nvidia-pytriton>=0.7'
 	touch $@
