@@ -61,15 +61,16 @@ def export_onnx(weights: Path, path: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", type=Path, default=RUN / "final.pth")
+    parser.add_argument("--run", type=Path, default=RUN, help="training run folder (final.pth, facts.json)")
+    parser.add_argument("--output", type=Path, default=ASSETS / "colorrt-default.onnx")
     args = parser.parse_args()
-    onnx_path = ASSETS / "colorrt-default.onnx"
-    error = export_onnx(args.weights, onnx_path)
+    onnx_path = args.output
+    error = export_onnx(args.run / "final.pth", onnx_path)
     if onnx_path.stat().st_size > MAX_BYTES:
         raise SystemExit(
             f"{onnx_path} is {onnx_path.stat().st_size} bytes, over {MAX_BYTES}: store FP16 weights"
         )
-    facts = json.loads((RUN / "facts.json").read_text())
+    facts = json.loads((args.run / "facts.json").read_text())
     sources = json.loads((REPO / "training" / "sources.json").read_text())
     extra = RUN / "extra_facts.json"  # recipe table, evaluation summary (written by hand-run steps)
     facts.update(json.loads(extra.read_text()) if extra.exists() else {})
@@ -100,7 +101,7 @@ def main() -> None:
             "reproduce": REPRODUCE,
         }
     )
-    (ASSETS / "colorrt-default.json").write_text(json.dumps(facts, indent=1) + "\n")
+    onnx_path.with_suffix(".json").write_text(json.dumps(facts, indent=1) + "\n")
     print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 2**20:.1f} MiB, parity {error:.2g}) and the JSON")
 
 

@@ -191,7 +191,7 @@ def train(model: DefaultColorizerV2, cache: dict, args: argparse.Namespace) -> d
         ),
     )
     state = {"iter": 0, "minutes": 0.0, "losses": []}
-    last = RUNS / "last.pth"
+    last = args.out / "last.pth"
     if last.exists():
         saved = torch.load(last)
         model.decoder.load_state_dict(saved["decoder"])
@@ -201,7 +201,7 @@ def train(model: DefaultColorizerV2, cache: dict, args: argparse.Namespace) -> d
         print(f"resumed at iteration {state['iter']}", flush=True)
     n, started, saved_at = len(cache["l4"]), time.time(), time.time()
     model.decoder.train()
-    log = (RUNS / "log.jsonl").open("a")
+    log = (args.out / "log.jsonl").open("a")
     while state["iter"] < args.iters:
         rng = np.random.default_rng([SEED, 1, state["iter"]])
         rows = torch.from_numpy(rng.choice(n, args.batch, replace=False))
@@ -230,8 +230,8 @@ def train(model: DefaultColorizerV2, cache: dict, args: argparse.Namespace) -> d
                 "opt": opt.state_dict(),
                 "sched": sched.state_dict(),
             }
-            torch.save({**saved, "state": state}, RUNS / "last.tmp")
-            (RUNS / "last.tmp").replace(last)
+            torch.save({**saved, "state": state}, args.out / "last.tmp")
+            (args.out / "last.tmp").replace(last)
         if state["minutes"] + (now - started) / 60 > args.max_minutes:
             print(f"stopping at iteration {state['iter']}: over {args.max_minutes} minutes", flush=True)
             break
@@ -246,12 +246,16 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--l1", type=float, default=10.0, help="weight of the L1 term (ab / 110 units)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--out", type=Path, default=RUNS, help="checkpoints, log, final.pth, facts.json (cache: runs/v2)"
+    )
     parser.add_argument("--ckpt-minutes", type=float, default=3.0)
     parser.add_argument("--max-minutes", type=float, default=65.0, help="training time cap (logged)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seed_everything(SEED)
     RUNS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     split = data.load_split()
     model = DefaultColorizerV2(pretrained=True)
     model.encoder.eval().requires_grad_(False)
@@ -267,7 +271,7 @@ def main() -> None:
     temperature = choose_temperature(scores)
     model.temperature.fill_(temperature)
     model.eval()
-    torch.save(model.state_dict(), RUNS / "final.pth")
+    torch.save(model.state_dict(), args.out / "final.pth")
     facts = {
         "architecture": "colorrt-default v2 (DefaultColorizerV2: EfficientNet-Lite0 encoder + ColorDecoder)",
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -280,7 +284,7 @@ def main() -> None:
         "iterations": state["iter"],
         "iterations_planned": args.iters,
         "cached_crops": len(cache["l4"]),
-        "settings": {k: v for k, v in vars(args).items()},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "crop": CROP,
         "scales": list(SCALES),
         "seed": SEED,
@@ -289,7 +293,7 @@ def main() -> None:
         "mean_ab_train": [float(v) for v in mean_ab],
         "torch": torch.__version__,
     }
-    (RUNS / "facts.json").write_text(json.dumps(facts, indent=1) + "\n")
+    (args.out / "facts.json").write_text(json.dumps(facts, indent=1) + "\n")
     print(json.dumps({k: v for k, v in facts.items() if k != "val_scores"}, indent=1))
     print(json.dumps(scores, indent=1))
 
