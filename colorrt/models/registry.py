@@ -301,9 +301,12 @@ ARCHITECTURES: Mapping[str, ArchSpec] = MappingProxyType(
                 size_multiple=16,
                 dynamic_size=True,
                 size_note="any height/width that is a multiple of 16",
-                description="colorrt's small bundled U-Net: L/50-1 -> ab/110",
-                official="colorrt/assets/colorrt-default.onnx (bundled; 4.9 MB of FP32 weights)",
-                licence="Apache-2.0 (colorrt's own)",
+                description="colorrt's v1 bundled U-Net: L/50-1 -> ab/110 (the shipped v2 file: "
+                "training/export_default.py)",
+                official="colorrt/assets/colorrt-default.onnx (bundled v2; 14.6 MiB FP32: "
+                "EfficientNet-Lite0 + decoder)",
+                licence="Apache-2.0 (decoder trained by colorrt; EfficientNet-Lite0 ImageNet weights: "
+                "Apache-2.0)",
             ),
             *_FAMILY_ARCHITECTURES,
         )
