@@ -10,15 +10,20 @@ A 1280x720 grey clip with AAC audio is synthesized, then colorized with the same
 * DeOldify-style: decode every frame to a JPEG file, colorize each file on its own, write JPEG
   files, re-encode them to H.264 (sequential stages, frames through the disk).
 
-The model is ``--model`` or, by default, the colorrt-default U-Net exported with random weights
-(same compute as the trained model). Frames/s are for the whole clip, best of ``--repeats``
-interleaved runs; CPU ms per frame counts the CPU time of every thread of this process (what the
-work costs, whatever else the machine runs).
+The model is ``--model`` or, by default, the bundled default model as shipped
+(``colorrt/assets/colorrt-default.onnx``, v2: EfficientNet-Lite0 encoder + decoder, trained weights).
+All three pipelines run that one ONNX file on ONNX Runtime CPU in one ``Runtime``: model only and
+end to end in batches of ``--batch``; the DeOldify-style baseline through ``Runtime.colorize``, one
+frame at a time (batch 1), pre- and postprocessing on the host. Frames/s are for the whole clip,
+best of ``--repeats`` interleaved runs; CPU ms per frame counts the CPU time of every thread of this
+process (what the work costs, whatever else the machine runs). The JSON records the CPU model and
+SIMD flags (/proc/cpuinfo), the model file's SHA-256 and the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import tempfile
@@ -30,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_default_model import cpu_flags  # noqa: E402
 from common import print_table, write_results  # noqa: E402
 
 SIZE = (720, 1280)  # pixels (height, width)
@@ -41,7 +47,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--model", default=None, help="ONNX model (default: colorrt-default, random weights)")
+    parser.add_argument("--model", default=None, help="ONNX model (default: the bundled colorrt-default)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument(
         "--repeats", type=int, default=2, help="interleaved runs of each; the fastest is kept"
@@ -49,11 +55,13 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
+    from colorrt.engines.registry import default_model_path
     from colorrt.runtime.runtime import Runtime
 
+    load_before = _load_average()
+    model = Path(args.model) if args.model else default_model_path()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = Path(args.model) if args.model else _export_default(work)
         runtime = Runtime(model, batch_size=args.batch)
         clip = work / "clip.mp4"
         _write_clip(clip, args.frames)
@@ -88,10 +96,13 @@ def main() -> None:
         args.out,
         frames=args.frames,
         size=list(SIZE),
-        model=str(args.model or "colorrt-default (random weights)"),
+        model=str(args.model or "colorrt-default (bundled, as shipped)"),
+        model_sha256=hashlib.sha256(model.read_bytes()).hexdigest(),
         batch=args.batch,
         repeats=args.repeats,
         ratios=ratios,
+        cpu=cpu_flags(),
+        load_average_before=load_before,
         load_average=_load_average(),
     )
     print(f"\nwrote {path}")
@@ -102,14 +113,6 @@ def _load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
-
-
-def _export_default(work: Path) -> Path:
-    from colorrt.export import export
-
-    path = work / "colorrt-default.onnx"
-    export("colorrt-default", output=path, random_init=True, check=False)
-    return path
 
 
 def _write_clip(path: Path, frames: int) -> None:
