@@ -3,6 +3,8 @@ for folders, skipped files by name, a model returning NaN (exit 2, nothing writt
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,11 @@ def test_temporal_default_is_the_runtime_one():
     args = build_parser().parse_args(["colorize", "in.mp4", "-o", "out.mp4"])
     assert args.temporal == DEFAULT_TEMPORAL
     assert args.render_size is None and args.strength == 1.0 and not args.side_by_side
+
+
+def test_gpu_path_flag_reaches_the_runtime(tmp_path, capsys):
+    photo = Path(__file__).resolve().parents[1] / "examples" / "old_photo.jpg"
+    out = tmp_path / "o.png"
+    assert main(["colorize", str(photo), "-o", str(out), "--gpu-path", "-q"]) == 2  # a CPU engine here
+    assert "gpu_path=True needs an engine on CUDA" in capsys.readouterr().err and not out.exists()
+    assert main(["colorize", str(photo), "-o", str(out), "--no-gpu-path", "-q"]) == 0 and out.exists()

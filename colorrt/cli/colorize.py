@@ -112,6 +112,13 @@ def _add_knobs(sub: argparse.ArgumentParser) -> None:
         help="chroma strength: 0 grey, 1 the model's colours (default), up to 2 stronger ones",
     )
     sub.add_argument(
+        "--gpu-path",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --device cuda: pre/post-processing on the GPU too (default: when CuPy and the "
+        "model allow it); --no-gpu-path keeps them on the CPU",
+    )
+    sub.add_argument(
         "--side-by-side",
         action="store_true",
         help="write the grey input left of the result (an image or a video twice as wide)",
@@ -152,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         render_size=args.render_size,
         strength=args.strength,
         reference=args.reference,
+        gpu_path=args.gpu_path,
         **({"detector": args.detector} if args.detector is not None else {}),
     )
     with runtime:
