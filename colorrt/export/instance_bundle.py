@@ -19,7 +19,6 @@ import inspect
 import io
 import json
 import os
-import secrets
 import shutil
 import warnings
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ import numpy as np
 import onnx
 
 from colorrt._version import __version__
+from colorrt.atomic import replace_folder, temporary_name
 from colorrt.contract import ColorContract, write_to_onnx
 from colorrt.engines.bundle import (
     ROLES,
@@ -125,7 +125,7 @@ def export_bundle(
     layers = tuple(FusionLayer(n, ic.scaled(c, width), size >> level) for n, c, level in ic.LAYERS)
     weights_id = "random-init" if random_init else _weights_id(Path(weights))  # type: ignore[arg-type]
     facts = {"colorrt": __version__, "opset": opset, "weights": weights_id, "width": width, "seed": seed}
-    temp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+    temp = temporary_name(out)
     temp.mkdir()
     try:
         files, parity = {}, {}
@@ -141,7 +141,7 @@ def export_bundle(
         _write_manifest(InstanceBundle(temp, ARCH, contract, layers, detector or DetectorContract(),
                                        {role: f"{role}.onnx" for role in ROLES},
                                        {f.name: file_sha256(f) for f in files.values()}, facts))  # fmt: skip
-        _swap_in(temp, out)
+        replace_folder(temp, out)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return BundleResult(out, {r: out / f.name for r, f in files.items()}, parity, weights_id, size, width)
@@ -258,21 +258,6 @@ def _output_folder(output: str | os.PathLike[str]) -> Path:
     if not out.parent.is_dir():
         raise InputError(f"output folder {out.parent} does not exist", "create it first or pick another -o")
     return out
-
-
-def _swap_in(temp: Path, out: Path) -> None:
-    """Rename the finished folder into place; an older bundle there is replaced only then."""
-    if not out.exists():
-        os.replace(temp, out)
-        return
-    old = out.with_name(f".{out.name}.{secrets.token_hex(4)}.old")
-    os.replace(out, old)
-    try:
-        os.replace(temp, out)
-    except OSError:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _weights_id(folder: Path) -> str:
