@@ -48,6 +48,16 @@ def test_build_without_tensorrt_says_how_to_install_it_and_what_works_meanwhile(
     assert not list(tmp_path.glob("*.plan"))
 
 
+def test_build_refuses_a_channels_last_model_before_reading_profiles(tmp_path):
+    from colorrt.engines.tensorrt import build
+
+    model = zoo.rgb_model(tmp_path / "rgb.onnx")
+    with pytest.raises(BackendError, match="runs models with one NCHW input.*an NHWC layout") as err:
+        build(model, contract="chromagan", batch="1:2:4")  # NHWC: axis 1 is height, not channels
+    assert "backend='onnxruntime'" in err.value.hint
+    assert not list(tmp_path.glob("*.plan"))
+
+
 @pytest.mark.skipif(HAVE_TENSORRT, reason="TensorRT is installed here; this checks the error without it")
 def test_engine_without_tensorrt_is_a_clear_error(tmp_path):
     from colorrt.engines.tensorrt import TensorRTEngine, TensorRTUnavailableError

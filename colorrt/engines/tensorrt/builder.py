@@ -13,6 +13,7 @@ from colorrt._version import __version__
 from colorrt.atomic import write_bytes
 from colorrt.contract import ColorContract
 from colorrt.digest import file_sha256
+from colorrt.engines.base import require_one_input
 from colorrt.engines.tensorrt.facts import EngineFacts, read_facts, write_facts
 from colorrt.engines.tensorrt.inspector import verify_precision
 from colorrt.engines.tensorrt.keys import cache_key, sha256_folder, workspace_bytes
@@ -138,6 +139,7 @@ def model_contract_and_shape(
 
     model = load_onnx(source)
     contract = resolve_contract(model, override, source)
+    require_one_input(contract, "TensorRT")  # before profiles read an NHWC axis as channels
     initializers = {t.name for t in model.graph.initializer}
     inputs = [v for v in model.graph.input if v.name not in initializers]
     if len(inputs) != 1:
