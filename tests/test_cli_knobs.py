@@ -119,6 +119,8 @@ def test_folder_resume_skipped_files_and_format(models, tmp_path, capsys):
         (["--pages", "--side-by-side"], "--side-by-side is not available for comic pages"),
         (["--ray", "--strength", "1.5", "--side-by-side"], "--strength, --side-by-side cannot be used"),
         (["--ray", "--resume"], "--resume cannot be used with --ray"),
+        (["--ray", "--no-gpu-path"], "--gpu-path/--no-gpu-path cannot be used with --ray"),
+        (["--ray", "--detector", "det.onnx"], "--detector cannot be used with --ray"),
     ],
 )
 def test_flags_a_path_cannot_honour_are_refused_not_ignored(models, tmp_path, capsys, flags, expected):

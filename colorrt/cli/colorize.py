@@ -213,6 +213,8 @@ def _check_ray_flags(args: argparse.Namespace) -> None:
         "--side-by-side": args.side_by_side,
         "--format": args.format is not None,
         "--resume": args.resume and args.input.is_dir(),
+        "--gpu-path/--no-gpu-path": args.gpu_path is not None,
+        "--detector": args.detector is not None,
     }
     unsupported = [flag for flag, used in given.items() if used]
     if unsupported:
