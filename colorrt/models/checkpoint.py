@@ -55,14 +55,18 @@ def load_checkpoint(
     return module
 
 
+def missing_weights(path: Path) -> InputError:
+    """The error for a weights path that is not there (checked before any model is built)."""
+    return InputError(
+        f"weights file not found: {path}", "check the path, or pass --random-init to export without weights"
+    )
+
+
 def read_checkpoint_file(path: str | os.PathLike[str]) -> Any:
     """Unpickle a checkpoint file safely (tensors and plain containers only) on the CPU."""
     file = Path(path)
     if not file.is_file():
-        raise InputError(
-            f"weights file not found: {file}",
-            "check the path, or pass --random-init to export without weights",
-        )
+        raise missing_weights(file)
     check_published(file)  # warns about a truncated download of a published checkpoint
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file

@@ -368,10 +368,12 @@ def build_model(
         )
     if weights is not None and random_init:
         raise InputError("weights and random_init were both given; choose one")
-    from colorrt.models.checkpoint import init_random_, load_checkpoint, read_checkpoint_file
+    from colorrt.models.checkpoint import init_random_, load_checkpoint, missing_weights, read_checkpoint_file
 
     source, official = None, None
     if isinstance(weights, (str, os.PathLike)) and spec.official_format(weights):
+        if not Path(weights).exists():  # before a big model is built, as for a checkpoint
+            raise missing_weights(Path(weights))
         official, source = weights, f"official file {os.fspath(weights)}"
     elif isinstance(weights, (str, os.PathLike)):  # read first: a bad path fails before a big model is built
         weights, source = read_checkpoint_file(weights), f"checkpoint {os.fspath(weights)}"

@@ -170,3 +170,18 @@ def test_a_file_of_another_family_is_refused_with_the_keys(name: str, writer, tm
     message = str(error.value)
     assert "missing keys" in message and "unexpected keys" in message
     assert "wrong --arch" in message  # the hint names the likely cause
+
+
+@pytest.mark.parametrize(("arch", "name"), [("chromagan", "my_model.h5"), ("iizuka2016", "colornet.t7")])
+def test_a_missing_official_file_is_refused_before_the_model_is_built(
+    arch: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from colorrt.errors import InputError
+    from colorrt.models.registry import ArchSpec
+
+    def no_build(self, options=None):
+        raise AssertionError("the network was built before the weights path was checked")
+
+    monkeypatch.setattr(ArchSpec, "build", no_build)
+    with pytest.raises(InputError, match="weights file not found"):
+        build_model(arch, weights=tmp_path / name)
