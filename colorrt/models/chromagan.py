@@ -22,14 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from colorrt.models.width import scaled
+
 KERAS_BN_EPS = 1e-3
 VGG_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512))  # to block4_conv3, pools between
 GLOBAL_GRID = 7  # the global branch's spatial size at a 224 input: what its Dense layers flatten
-
-
-def scaled(channels: int, width: float) -> int:
-    """A hidden width scaled by ``width`` (at least 1)."""
-    return max(1, round(channels * width))
 
 
 class KerasConv2d(nn.Conv2d):

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from colorrt.models.ltbc import ColorizationNetwork, FusionLayer, global_network, low_level, mid_level, scaled
+from colorrt.models.ltbc import ColorizationNetwork, FusionLayer, global_network, low_level, mid_level
+from colorrt.models.width import scaled
 
 CHAINER_BN_EPS = 2e-5
 PALETTE_SIZE = 216  # 6 bins per RGB channel, joint histogram

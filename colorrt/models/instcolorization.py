@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from colorrt.errors import InputError
+from colorrt.models.width import scaled
 
 # The 13 fused layers: name, channels at width 1, level (the feature map is size / 2**level).
 LAYERS: tuple[tuple[str, int, int], ...] = (
@@ -67,11 +68,6 @@ INPUT_CHANNELS = 4  # L, a hint, b hint, mask (input_nc + output_nc + 1 in the o
 BACKGROUND_LOGIT = 100000.0  # added to the background weight outside every box (official constant)
 
 Fuse = Callable[[int, torch.Tensor], torch.Tensor]
-
-
-def scaled(channels: int, width: float) -> int:
-    """Channel count at ``width`` (at least 1)."""
-    return max(1, round(channels * width))
 
 
 def _convs(channels: Sequence[int], *, dilation: int = 1, relu_first: bool = False, norm: bool = True):

@@ -24,12 +24,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from colorrt.models.width import scaled
+
 GLOBAL_SIZE = 224  # the global path's input side: its fully connected layers see a 7x7 grid
-
-
-def scaled(channels: int, width: float) -> int:
-    """A hidden width scaled by ``width`` (at least 1)."""
-    return max(1, round(channels * width))
 
 
 class _Stack(nn.Module):
