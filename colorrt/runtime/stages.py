@@ -124,15 +124,11 @@ class ColorizeStages:
             yield self._batch(pending)
 
     def infer(self, batches: Iterator[_Batch]) -> Iterator[_Batch]:
-        """Run the engine on each batch (moving data to and from the GPU for CUDA engines); a batch
-        with NaN or infinite output stops the stream with a NonFiniteOutputError."""
-        on_gpu = getattr(self.engine, "device", "cpu") == "cuda"
-        cupy = import_cupy("running a CUDA engine in the frame pipeline") if on_gpu else None
+        """Run the engine on each batch (host arrays in and out, on any device, as ``Runtime`` does for
+        images; a dict feed for models with extra inputs); a batch with NaN or infinite output stops
+        the stream with a NonFiniteOutputError."""
         for batch in batches:
-            if on_gpu:
-                batch.data = cupy.asnumpy(self.engine.infer(cupy.asarray(batch.data)))
-            else:
-                batch.data = self.engine.infer(batch.data)
+            batch.data = self.engine.infer(batch.data)
             kernels.check_finite(batch.data, self.model)
             yield batch
 
@@ -218,9 +214,9 @@ def _gpu_frame_to_host(image: Any) -> np.ndarray:
     if not _warned_gpu_frames:
         _warned_gpu_frames = True
         warnings.warn(
-            "GPU-decoded frames are copied to the host: the streaming pipeline (temporal smoothing, "
-            "scene cuts) runs colorrt's NumPy kernels on the CPU; colorrt.runtime.gpu_loop.GpuBatchLoop "
-            "keeps frames on the GPU (CuPy kernels, no temporal smoothing)",
+            "GPU-decoded frames are copied to the host: this runtime runs colorrt's NumPy kernels on "
+            "the CPU (gpu_path=False, or a model the CUDA kernels do not implement); with a CUDA engine "
+            "and Runtime(gpu_path=None or True) frames stay on the GPU",
             stacklevel=3,
         )
     return cupy.asnumpy(image)

@@ -10,9 +10,8 @@ every stage and is raised to the caller, and :meth:`FrameStream.cancel` stops it
     for rgb in stream(runtime, frames):      # frames: any iterable of HxW / HxWx3 arrays
         show(rgb)
 
-The stages run the NumPy kernels on the CPU whatever the engine's device (a CUDA engine gets its
-batches copied to and from the GPU); :class:`~colorrt.runtime.gpu_loop.GpuBatchLoop` keeps every step on
-the GPU, without temporal smoothing.
+The stages are :func:`~colorrt.runtime.gpu_path.colorize_stages`': the NumPy kernels on the CPU, or on
+the GPU path (``Runtime(gpu_path=...)``) CuPy kernels on the device with temporal smoothing on the host.
 """
 
 from __future__ import annotations

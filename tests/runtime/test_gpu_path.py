@@ -121,6 +121,15 @@ def test_a_cuda_engine_takes_the_gpu_path_and_gpu_path_false_keeps_the_cpu_one(c
         Runtime(cpu.engine, gpu_path="yes")
 
 
+def test_frames_of_a_cuda_engine_on_the_cpu_path_need_no_cupy(cpu) -> None:
+    """gpu_path=False: the frame stages hand host arrays to the CUDA engine, as Runtime does for images
+    (they used to copy every batch through CuPy, which failed without it and for dict feeds)."""
+    off = _gpu(cpu, gpu_path=False)
+    frames = [RNG.integers(0, 256, (20, 28, 3), np.uint8) for _ in range(5)]
+    _equal(list(off.stream(frames, temporal=0.0)), list(cpu.stream(frames, temporal=0.0)))
+    assert off.engine.batches  # the stand-in CUDA engine ran
+
+
 def test_without_cupy_a_cuda_engine_warns_and_runs_the_cpu_path(cpu, monkeypatch) -> None:
     if importlib.util.find_spec("cupy") is not None:
         pytest.skip("CuPy is installed here")
