@@ -17,12 +17,12 @@ batches are copied to and from the GPU).
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from typing import Any
 
 from colorrt.contract import ColorContract
-from colorrt.errors import InputError
+from colorrt.errors import InputError, MissingDependencyError
+from colorrt.kernels.cuda import CudaUnavailableError
 from colorrt.kernels.ops import CudaOps, DeviceOps, kernels_cannot_run
 from colorrt.runtime.feed import reference_palette
 from colorrt.runtime.options import StreamOptions
@@ -66,10 +66,13 @@ def device_ops_for(
     own = getattr(engine, "device_ops", None)
     if own is not None:
         return own
-    if wanted is None and importlib.util.find_spec("cupy") is None:
-        _warn_no_cupy()
+    try:
+        return CudaOps(engine_device_id(engine), "colorrt's GPU path")
+    except (MissingDependencyError, CudaUnavailableError) as e:  # no CuPy, or one that cannot load
+        if wanted:
+            raise
+        _warn_no_cupy(e)
         return None
-    return CudaOps(engine_device_id(engine), "colorrt's GPU path")
 
 
 def engine_device_id(engine: Any) -> int:
@@ -109,12 +112,14 @@ def colorize_stages(
     return GpuColorizeStages(runtime.engine, batch_size, options, initial_state, ops=ops, **rendering)
 
 
-def _warn_no_cupy() -> None:
+def _warn_no_cupy(error: Exception) -> None:
     global _warned_no_cupy
     if not _warned_no_cupy:
         _warned_no_cupy = True
+        missing = isinstance(error, MissingDependencyError) and error.package == "cupy"
+        why = "CuPy is not installed" if missing else f"CuPy cannot run ({getattr(error, 'what', error)})"
         warnings.warn(
-            "the engine runs on CUDA but CuPy is not installed, so colorrt's pre- and post-processing "
-            "run on the CPU (pip install 'colorrt[gpu]' for the GPU path)",
+            f"the engine runs on CUDA but {why}, so colorrt's pre- and post-processing run on the CPU "
+            "(pip install 'colorrt[gpu]' for the GPU path)",
             stacklevel=3,
         )

@@ -145,6 +145,24 @@ def test_without_cupy_a_cuda_engine_warns_and_runs_the_cpu_path(cpu, monkeypatch
     np.testing.assert_array_equal(Runtime(engine).colorize(image), cpu.colorize(image))
 
 
+def test_a_cupy_that_cannot_run_falls_back_like_a_missing_one(cpu, monkeypatch) -> None:
+    """CuPy installed but its CUDA libraries or device unusable: a warning and the CPU path, not a
+    Runtime that fails to start (gpu_path=True still raises)."""
+
+    def unusable(*args, **kwargs):
+        raise cuda.CudaUnavailableError("CUDA reports no usable device (driver too old)")
+
+    monkeypatch.setattr(gpu_path, "CudaOps", unusable)
+    monkeypatch.setattr(gpu_path, "_warned_no_cupy", False)
+    engine = CudaWithoutOps(cpu.engine)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert device_ops_for(engine) is None
+    assert any("CuPy cannot run (CUDA reports no usable device" in str(w.message) for w in caught)
+    with pytest.raises(cuda.CudaUnavailableError):
+        device_ops_for(engine, True)
+
+
 # ---------------------------------------------------------------- the loop
 
 
