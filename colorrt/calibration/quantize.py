@@ -299,6 +299,3 @@ def _renamed(report: QualityReport, dst: Path) -> QualityReport:
     from dataclasses import replace
 
     return replace(report, converted=str(dst))
-
-
-# --------------------------------------------------------------------------------------------------- CLI

@@ -92,8 +92,7 @@ class OnnxRuntimeEngine(Engine):
         chunks = zip(*(_fixed_chunks(value, self.batch_size) for value in feed.values()), strict=True)
         return np.concatenate([self._run(dict(zip(feed, chunk, strict=True))) for chunk in chunks])[:count]
 
-    def _run(self, batch: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
-        feed = batch if isinstance(batch, dict) else {self.contract.input_name: batch}
+    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         (out,) = self._session.run([self.contract.output_name], feed)
         return np.asarray(out, dtype=np.float32)
 
