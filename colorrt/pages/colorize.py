@@ -22,6 +22,7 @@ from colorrt.engines.base import Engine
 from colorrt.errors import ColorRTError, InputError
 from colorrt.kernels import pipeline
 from colorrt.kernels.alpha import attach_alpha, split_alpha
+from colorrt.kernels.deep import widen_u8
 from colorrt.kernels.extras import model_feed
 from colorrt.kernels.ops import DeviceOps, panel_chroma
 from colorrt.kernels.resize import resize_bilinear
@@ -265,8 +266,8 @@ class PageColorizer:
             output = self.engine.infer(feed)
             pipeline.check_finite(output, self.model)  # a NaN page would come out black: stop instead
             ab = pipeline.decode_ab(output, self.contract)
-            if ab.shape[-2:] != self.canvas_shape:  # an output at half or twice the render size
-                ab = resize_bilinear(np.ascontiguousarray(ab), self.canvas_shape)
+        if ab.shape[-2:] != self.canvas_shape:  # an output at half or twice the render size
+            ab = resize_bilinear(np.ascontiguousarray(ab), self.canvas_shape)
         for item, panel_ab in zip(items, ab, strict=True):
             job = item.job
             if job.done:
@@ -304,7 +305,7 @@ class PageColorizer:
         if job.ab.shape[0] == 3:  # wholesale: the model's colour in the panels, the line art on top
             job.ab[1:] *= np.float32(self.options.chroma)
             rgb = pipeline.merge(job.luminance, job.ab, self.contract)
-            rgb = rgb.astype(np.uint16) * np.uint16(257) if job.deep else rgb
+            rgb = widen_u8(rgb) if job.deep else rgb
             page = PageResult(attach_alpha(rgb, job.alpha), "colorized", job.panels)
             job.luminance = job.ab = None
             return page

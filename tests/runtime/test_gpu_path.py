@@ -348,6 +348,28 @@ def test_pages_on_the_gpu_path_equal_the_cpu_path(tmp_path) -> None:
         np.testing.assert_array_equal(read_image(tmp_path / "gpu" / path.name), read_image(path))
 
 
+class HalfSizeOutput(Engine):
+    """A model whose output comes at half the render size (as Iizuka et al.'s does)."""
+
+    def __init__(self, inner: Engine) -> None:
+        self.inner, self.contract, self.path, self.device = inner, inner.contract, inner.path, "cpu"
+
+    def _infer_impl(self, batch):
+        return np.ascontiguousarray(self.inner.infer(batch)[:, :, ::2, ::2])
+
+
+def test_pages_with_a_half_size_output_on_the_gpu_path_equal_the_cpu_path(tmp_path) -> None:
+    model = synth_pages.colorizer_model(tmp_path / "pages.onnx", render_size=64, channels=4)
+    half = HalfSizeOutput(Runtime(model).engine)
+    src = tmp_path / "pages"
+    write_image(src / "00.png", synth_pages.make_chapter(1, seed=6, size=(300, 220))[0].image)
+    Runtime(half, batch_size=4).colorize_pages(src, tmp_path / "cpu", progress=False)
+    Runtime(StandInCuda(half), batch_size=4).colorize_pages(src, tmp_path / "gpu", progress=False)
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "gpu" / "00.png"), read_image(tmp_path / "cpu" / "00.png")
+    )
+
+
 # ---------------------------------------------------------------- the CUDA kernels' host twins
 
 
