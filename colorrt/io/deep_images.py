@@ -31,7 +31,7 @@ def is_deep_colour_file(image: Image.Image) -> bool:
     """
     if image.format not in DEEP_FORMATS or image.mode not in ("RGB", "RGBA", "LA") or not image.tile:
         return False
-    args = image.tile[0].args
+    args = image.tile[0][3]  # a plain tuple in older Pillow, the _Tile named tuple in newer
     rawmode = args if isinstance(args, str) else (args[0] if args else "")
     return isinstance(rawmode, str) and ";16" in rawmode
 

@@ -283,7 +283,9 @@ def model_palette(source: str | os.PathLike[str] | np.ndarray | Palette, contrac
     reference image file or array; a colorrt palette (.json or :class:`Palette`) holds no RGB histogram."""
     from colorrt.kernels.extras import reference_palette
 
-    if isinstance(source, Palette) or (not isinstance(source, np.ndarray) and str(source).endswith(".json")):
+    if isinstance(source, Palette) or (
+        not isinstance(source, np.ndarray) and Path(source).suffix.lower() == ".json"
+    ):
         raise InputError(
             f"model '{contract.name}' takes the reference image itself as its palette input, not a "
             "colorrt palette (.json)",
