@@ -38,7 +38,7 @@ def is_animated(path: str | os.PathLike[str]) -> bool:
     if path.suffix.lower() not in _ANIMATED_SUFFIXES or not path.is_file():
         return False
     try:
-        with open(path, "rb") as handle, open_image(handle, str(path)) as image:
+        with open(path, "rb") as handle, open_image(handle, str(path), warn=False) as image:  # read_* warns
             return bool(getattr(image, "is_animated", False))
     except (Image.UnidentifiedImageError, *DECODE_ERRORS):
         return False  # read_image reports what is wrong with it
@@ -49,7 +49,7 @@ def read_animation(path: str | os.PathLike[str]) -> Animation:
     path = Path(path)
     frames, durations = [], []
     try:
-        with open(path, "rb") as handle, open_image(handle, str(path)) as image:
+        with open(path, "rb") as handle, open_image(handle, str(path), warn=False) as image:  # read_* warns
             loop = image.info.get("loop")
             for frame in ImageSequence.Iterator(image):
                 frame.load()  # a grey GIF's later frames say "L" but hold "P" pixels until loaded

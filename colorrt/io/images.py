@@ -119,15 +119,18 @@ class LargeImageWarning(UserWarning):
 _OPEN_LOCK = threading.Lock()  # one catch_warnings at a time: it swaps process-wide warning state
 
 
-def open_image(handle: BinaryIO, name: str) -> Image.Image:
+def open_image(handle: BinaryIO, name: str, *, warn: bool = True) -> Image.Image:
     """``Image.open``, with Pillow's DecompressionBombWarning issued as a :class:`LargeImageWarning`
-    naming the file (Pillow raises it while reading the header; over twice its limit it refuses)."""
+    naming the file (Pillow raises it while reading the header; over twice its limit it refuses).
+    ``warn=False`` for a look at the header when the file's real read will warn."""
     with _OPEN_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", Image.DecompressionBombWarning)
         image = Image.open(handle)
     for found in caught:
         if not issubclass(found.category, Image.DecompressionBombWarning):  # another thread's: pass it on
             warnings.warn_explicit(found.message, found.category, found.filename, found.lineno)
+            continue
+        if not warn:
             continue
         width, height = image.size
         warnings.warn(

@@ -79,3 +79,21 @@ def test_a_grey_gif_reads_every_frame(tmp_path):
     assert [f.shape for f in back.frames] == [(48, 64, 3)] * 3
     for got, k in zip(back.frames, range(3), strict=True):
         assert np.abs(got[..., 1].astype(int) - channels[..., k]).max() <= 8  # GIF's 256-grey palette
+
+
+def test_a_large_still_png_warns_once_through_the_animation_check(tmp_path, monkeypatch):
+    """is_animated only peeks at the header: the file's real read is the one that warns."""
+    import warnings
+
+    from PIL import Image
+
+    from colorrt.io.animation import is_animated
+    from colorrt.io.images import LargeImageWarning, read_image, write_image
+
+    write_image(tmp_path / "big.png", np.zeros((40, 60), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not is_animated(tmp_path / "big.png")
+        read_image(tmp_path / "big.png")
+    assert [w.category for w in caught] == [LargeImageWarning]
